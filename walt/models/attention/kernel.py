@@ -1,0 +1,49 @@
+"""The one attention kernel path of walt, and the window partition/merge math every factorization shares.
+
+Every self- and cross-attention in the codebase (W.A.L.T windows, LAVITA spatial/temporal, full attention) ends in
+:func:`attention` on 4-D ``(B', heads, L, d)`` tensors, with windows folded into the batch dimension ``B'`` — the
+layout on which CPU SDPA is fast. xformers is used when it is installed and the tensors are on CUDA; otherwise SDPA.
+Both compute the same softmax attention, so results agree to kernel rounding.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+try:  # optional: only has CUDA kernels
+    import xformers.ops as xops
+except Exception:  # pragma: no cover - depends on the install
+    xops = None
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
+    """Softmax attention on ``(B, heads, L, d)`` tensors; ``bias`` is an additive float mask broadcastable to
+    ``(B, heads, Lq, Lk)`` (``-inf`` blocks a pair), or a bool mask (``True`` = may attend)."""
+    if xops is not None and q.is_cuda and (bias is None or bias.dtype != torch.bool):
+        qx, kx, vx = (t.transpose(1, 2) for t in (q, k, v))  # xformers wants (B, L, heads, d)
+        attn_bias = None if bias is None else bias.to(q.dtype).expand(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
+        return xops.memory_efficient_attention(qx, kx, vx, attn_bias=attn_bias).transpose(1, 2)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+
+
+def check_window(grid_thw: tuple[int, int, int], window: tuple[int, int, int], where: str) -> None:
+    """Raise a ValueError naming ``where`` when the token grid is not divisible by the window."""
+    if any(g % w for g, w in zip(grid_thw, window)):
+        raise ValueError(f"{where}: token grid (t, h, w)={tuple(grid_thw)} is not divisible by window {tuple(window)}")
+
+
+def window_partition(x: Tensor, grid_thw: tuple[int, int, int], window: tuple[int, int, int]) -> Tensor:
+    """``(B, t*h*w, C)`` tokens → ``(B * num_windows, wt*wh*ww, C)``, windows in (t, h, w) row-major order."""
+    b, _, c = x.shape
+    (t, h, w), (wt, wh, ww) = grid_thw, window
+    x = x.view(b, t // wt, wt, h // wh, wh, w // ww, ww, c)
+    return x.permute(0, 1, 3, 5, 2, 4, 6, 7).reshape(-1, wt * wh * ww, c)
+
+
+def window_merge(x: Tensor, grid_thw: tuple[int, int, int], window: tuple[int, int, int]) -> Tensor:
+    """Inverse of :func:`window_partition`: ``(B * num_windows, wt*wh*ww, C)`` → ``(B, t*h*w, C)``."""
+    (t, h, w), (wt, wh, ww) = grid_thw, window
+    c = x.shape[-1]
+    x = x.view(-1, t // wt, h // wh, w // ww, wt, wh, ww, c)
+    return x.permute(0, 1, 4, 2, 5, 3, 6, 7).reshape(-1, t * h * w, c)

@@ -1,0 +1,36 @@
+"""AdaLN-LoRA (W.A.L.T §4.3, Eq. 3): one shared AdaLN regression plus a rank-r correction per layer.
+
+``A^1 = MLP(c + t)`` and ``A^i = A^1 + W_b^i W_a^i (c + t)`` for ``i ≠ 1``, with ``W_a^i: d → r`` and
+``W_b^i: r → 6d``. The shared MLP and every ``W_b`` start at zero, so all modulations start at zero (adaLN-Zero).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from registry import CONDITIONINGS
+
+
+@CONDITIONINGS.register_module()
+class AdaLNLoRA(nn.Module):
+    """W.A.L.T §4.3 AdaLN-LoRA with rank ``rank`` (Table 3d: r ∈ {2, 4, 16, 64, 256}; default r = 2)."""
+
+    modulated = True
+
+    def __init__(self, dim: int, num_layers: int, rank: int = 2, num_chunks: int = 6):
+        super().__init__()
+        self.num_layers, self.num_chunks, self.dim, self.rank = num_layers, num_chunks, dim, rank
+        self.shared = nn.Sequential(nn.SiLU(), nn.Linear(dim, num_chunks * dim))
+        nn.init.zeros_(self.shared[1].weight)
+        nn.init.zeros_(self.shared[1].bias)
+        # Layers 2..L: W_a (r × d) and W_b (6d × r), stacked so all layers are two batched matmuls.
+        self.lora_a = nn.Parameter(torch.randn(num_layers - 1, rank, dim) / dim**0.5)
+        self.lora_b = nn.Parameter(torch.zeros(num_layers - 1, num_chunks * dim, rank))
+
+    def forward(self, c: Tensor) -> Tensor:
+        """``c`` ``(B, D)`` → modulations ``(num_layers, B, num_chunks, D)``."""
+        a1 = self.shared(c)  # (B, 6D)
+        low_rank = torch.einsum("lrd,bd->lbr", self.lora_a, c)
+        delta = torch.einsum("ler,lbr->lbe", self.lora_b, low_rank)
+        out = torch.cat([a1[None], a1[None] + delta], dim=0)
+        return out.view(self.num_layers, c.shape[0], self.num_chunks, self.dim)
