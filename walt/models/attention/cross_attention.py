@@ -1,0 +1,65 @@
+"""Window-restricted cross-attention to text (W.A.L.T §4.3 "Cross-attention").
+
+Each window's queries attend to keys/values built from ``concat(the window's own tokens, the text tokens)`` — the
+paper concatenates the query signal to the conditioning signal, which its early experiments found better than
+text-only keys. The window is a config choice: SW cross-attention in every block for image–video joint training,
+or the block's own SW/STW window for video-only training. Windows are folded into the batch (one SDPA call).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from registry import ATTENTIONS
+from walt.models.attention.kernel import attention, check_window, window_merge, window_partition
+from walt.models.attention.window import WindowSpec, resolve_window
+from walt.models.grid import Grid
+
+
+@ATTENTIONS.register_module()
+class WindowCrossAttention(nn.Module):
+    """W.A.L.T §4.3 cross-attention inside ``(wt, wh, ww)`` windows (default spatial 1×16×16) with key/value
+    ``concat(window tokens, text tokens)``; text padding (``context_mask`` False) is never attended."""
+
+    def __init__(self, dim: int, num_heads: int, window: WindowSpec = (1, 16, 16), qk_norm: bool = True,
+                 qkv_bias: bool = True):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"WindowCrossAttention: dim={dim} is not divisible by num_heads={num_heads}")
+        self.dim, self.num_heads, self.head_dim = dim, num_heads, dim // num_heads
+        self.window = tuple(window)
+        if len(self.window) != 3:
+            raise ValueError(f"WindowCrossAttention: window must have 3 entries (t, h, w), got {self.window}")
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
+        self.q_norm = nn.LayerNorm(self.head_dim, eps=1e-6) if qk_norm else nn.Identity()
+        self.k_norm = nn.LayerNorm(self.head_dim, eps=1e-6) if qk_norm else nn.Identity()
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, grid: Grid, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
+        """``x`` ``(B, N, D)`` on ``grid``; ``context`` ``(B, L, D)`` text tokens already projected to ``D``;
+        ``context_mask`` ``(B, L)`` bool, True = real token."""
+        b, n, d = x.shape
+        if context.shape[0] != b or context.shape[2] != d:
+            raise ValueError(f"WindowCrossAttention: context must have shape ({b}, L, {d}), got {tuple(context.shape)}")
+        num_text = context.shape[1]
+        if context_mask is not None and tuple(context_mask.shape) != (b, num_text):
+            raise ValueError(f"WindowCrossAttention: context_mask must have shape ({b}, {num_text}), "
+                             f"got {tuple(context_mask.shape)}")
+        window = resolve_window(self.window, grid)
+        check_window(tuple(grid), window, "WindowCrossAttention")
+        xw = window_partition(x, tuple(grid), window)  # (B·nW, Lw, D)
+        bw, length, _ = xw.shape
+        num_windows = bw // b
+        kv_text = self.kv(context)  # project the text once per sample, then share it across that sample's windows
+        kv_text = kv_text[:, None].expand(b, num_windows, num_text, 2 * d).reshape(bw, num_text, 2 * d)
+        kv = torch.cat([self.kv(xw), kv_text], dim=1).view(bw, length + num_text, 2, self.num_heads, self.head_dim)
+        k, v = kv.permute(2, 0, 3, 1, 4)
+        q = self.q(xw).view(bw, length, self.num_heads, self.head_dim).transpose(1, 2)
+        q, k = self.q_norm(q), self.k_norm(k)
+        mask = None
+        if context_mask is not None:
+            text_ok = context_mask.bool()[:, None].expand(b, num_windows, num_text).reshape(bw, num_text)
+            mask = torch.cat([text_ok.new_ones(bw, length), text_ok], dim=1)[:, None, None]  # (B', 1, 1, Lk)
+        out = attention(q, k, v, mask).transpose(1, 2).reshape(bw, length, d)
+        return self.proj(window_merge(out, tuple(grid), window))

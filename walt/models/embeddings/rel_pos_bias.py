@@ -1,0 +1,58 @@
+"""Relative position bias inside a 3-D attention window (W.A.L.T §4.2 "relative position embeddings", Swin).
+
+A learned table holds one scalar per head for every 3-D offset ``(Δt, Δh, Δw)`` a window can contain, i.e.
+``(2wt-1)(2wh-1)(2ww-1)`` rows; the bias between tokens ``i`` and ``j`` of a window is the row of their offset.
+It plugs into :class:`~walt.models.attention.window.WindowSelfAttention` through its ``.rel_pos`` hook. A window
+smaller than the table's (an image, ``t = 1``, passing a spatiotemporal layer) uses the subset of offsets it has;
+for a larger one (aspect-ratio finetuning, App. A) call :meth:`RelativePositionBias.interpolate` first.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def relative_offsets(window: Sequence[int]) -> Tensor:
+    """``(L, L, 3)`` long tensor of offsets ``pos_i - pos_j`` between the ``L = wt·wh·ww`` tokens of a window
+    (tokens in (t, h, w) row-major order)."""
+    coords = torch.stack(torch.meshgrid(*[torch.arange(n) for n in window], indexing="ij")).flatten(1)  # (3, L)
+    return (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
+
+
+class RelativePositionBias(nn.Module):
+    """W.A.L.T §4.2 (Swin-style) learned relative position bias per head for a ``(wt, wh, ww)`` window.
+
+    ``forward(window)`` returns the additive attention bias ``(heads, L, L)`` for a concrete window no larger than
+    the one the table was built for.
+    """
+
+    def __init__(self, window: Sequence[int], num_heads: int, init_std: float = 0.02):
+        super().__init__()
+        self.window = tuple(int(w) for w in window)
+        if len(self.window) != 3 or min(self.window) < 1:
+            raise ValueError(f"RelativePositionBias: window must be 3 positive sizes (t, h, w), got {tuple(window)}")
+        self.num_heads = num_heads
+        self.table = nn.Parameter(torch.zeros(num_heads, *(2 * w - 1 for w in self.window)))
+        nn.init.trunc_normal_(self.table, std=init_std)
+
+    def forward(self, window: Sequence[int]) -> Tensor:
+        window = tuple(window)
+        if any(w > tw for w, tw in zip(window, self.window)):
+            raise ValueError(f"RelativePositionBias: window {window} is larger than the table's window "
+                             f"{self.window}; call interpolate({window}) first (aspect-ratio finetuning)")
+        # Offset 0 of an axis sits at index (table_w - 1); a smaller window reads the central rows of the table.
+        off = relative_offsets(window).to(self.table.device) + torch.tensor(self.window, device=self.table.device) - 1
+        return self.table[:, off[..., 0], off[..., 1], off[..., 2]]  # (heads, L, L)
+
+    @torch.no_grad()
+    def interpolate(self, window: Sequence[int]) -> None:
+        """Resize the table to a new window by trilinear interpolation over offsets (align_corners: the extreme
+        offsets map onto each other; the same window is the identity) — W.A.L.T App. A aspect-ratio finetuning."""
+        window = tuple(int(w) for w in window)
+        size = tuple(2 * w - 1 for w in window)
+        table = F.interpolate(self.table.data[None], size=size, mode="trilinear", align_corners=True)[0]
+        self.table = nn.Parameter(table.contiguous())
+        self.window = window
