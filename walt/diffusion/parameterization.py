@@ -18,27 +18,27 @@ def check_prediction(prediction: str) -> str:
     return prediction
 
 
-def v_from_x0_eps(x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+def v_from_x0_eps(x0: Tensor, eps: Tensor, alpha: Tensor | float, sigma: Tensor | float) -> Tensor:
     return alpha * eps - sigma * x0
 
 
-def x0_from_eps(x_t: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+def x0_from_eps(x_t: Tensor, eps: Tensor, alpha: Tensor | float, sigma: Tensor | float) -> Tensor:
     return (x_t - sigma * eps) / alpha
 
 
-def eps_from_x0(x_t: Tensor, x0: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+def eps_from_x0(x_t: Tensor, x0: Tensor, alpha: Tensor | float, sigma: Tensor | float) -> Tensor:
     return (x_t - alpha * x0) / sigma
 
 
-def x0_from_v(x_t: Tensor, v: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+def x0_from_v(x_t: Tensor, v: Tensor, alpha: Tensor | float, sigma: Tensor | float) -> Tensor:
     return alpha * x_t - sigma * v
 
 
-def eps_from_v(x_t: Tensor, v: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+def eps_from_v(x_t: Tensor, v: Tensor, alpha: Tensor | float, sigma: Tensor | float) -> Tensor:
     return sigma * x_t + alpha * v
 
 
-def target(prediction: str, x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+def target(prediction: str, x0: Tensor, eps: Tensor, alpha: Tensor | float, sigma: Tensor | float) -> Tensor:
     """The regression target ``y`` of W.A.L.T Eq. 2 for ``prediction`` ∈ {eps, v, x0}."""
     if check_prediction(prediction) == "eps":
         return eps
@@ -47,8 +47,8 @@ def target(prediction: str, x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tenso
     return v_from_x0_eps(x0, eps, alpha, sigma)
 
 
-def x0_eps_from_prediction(prediction: str, x_t: Tensor, pred: Tensor, alpha: Tensor,
-                           sigma: Tensor) -> tuple[Tensor, Tensor]:
+def x0_eps_from_prediction(prediction: str, x_t: Tensor, pred: Tensor, alpha: Tensor | float,
+                           sigma: Tensor | float) -> tuple[Tensor, Tensor]:
     """``(x̂_0, ε̂)`` implied by a model output ``pred`` of kind ``prediction`` at noisy input ``x_t``."""
     if check_prediction(prediction) == "eps":
         return x0_from_eps(x_t, pred, alpha, sigma), pred

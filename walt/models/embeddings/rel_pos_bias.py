@@ -37,15 +37,25 @@ class RelativePositionBias(nn.Module):
         self.num_heads = num_heads
         self.table = nn.Parameter(torch.zeros(num_heads, *(2 * w - 1 for w in self.window)))
         nn.init.trunc_normal_(self.table, std=init_std)
+        self._index: dict[tuple, Tensor] = {}  # (window, device) → flat table index (L·L,), built once
+
+    def _flat_index(self, window: tuple[int, int, int]) -> Tensor:
+        key = (window, self.table.device)
+        if key not in self._index:
+            # Offset 0 of an axis sits at index (table_w - 1); a smaller window reads the central rows of the table.
+            off = relative_offsets(window) + torch.tensor(self.window) - 1
+            sizes = [2 * w - 1 for w in self.window]
+            flat = (off[..., 0] * sizes[1] + off[..., 1]) * sizes[2] + off[..., 2]
+            self._index[key] = flat.flatten().to(self.table.device)
+        return self._index[key]
 
     def forward(self, window: Sequence[int]) -> Tensor:
         window = tuple(window)
         if any(w > tw for w, tw in zip(window, self.window)):
             raise ValueError(f"RelativePositionBias: window {window} is larger than the table's window "
                              f"{self.window}; call interpolate({window}) first (aspect-ratio finetuning)")
-        # Offset 0 of an axis sits at index (table_w - 1); a smaller window reads the central rows of the table.
-        off = relative_offsets(window).to(self.table.device) + torch.tensor(self.window, device=self.table.device) - 1
-        return self.table[:, off[..., 0], off[..., 1], off[..., 2]]  # (heads, L, L)
+        length = window[0] * window[1] * window[2]
+        return self.table.flatten(1)[:, self._flat_index(window)].view(self.num_heads, length, length)
 
     @torch.no_grad()
     def interpolate(self, window: Sequence[int]) -> None:
@@ -56,3 +66,4 @@ class RelativePositionBias(nn.Module):
         table = F.interpolate(self.table.data[None], size=size, mode="trilinear", align_corners=True)[0]
         self.table = nn.Parameter(table.contiguous())
         self.window = window
+        self._index.clear()

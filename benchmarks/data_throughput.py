@@ -1,0 +1,158 @@
+"""Benchmark: can the data pipeline feed the CPU demo? Decoded + augmented clips/s against what training consumes.
+
+1. data: clips/s out of ``build_dataloader`` (2 workers) on the demo videos (tools/make_demo_data.py) at the demo
+   data config (configs/_base_/data/demo.py: 8 frames every 2nd frame at 32×32, batch 8), after a warm-up batch;
+2. consumption: batch size / median time of one training step (forward, backward, AdamW) of the demo model:
+   ``--config``'s model (default configs/demo/walt_demo.py when present), else a tiny pixel-space W.A.L.T
+   backbone (depth 4, width 64, patch 4), or ``--step-time`` seconds if given;
+3. both together: the same steps fed by the loader, and the share of wall time spent waiting for a batch.
+
+Target: data ≥ 2× consumption. The workers and the model share the machine's cores, so (3) is the honest check.
+
+Example::
+
+    python benchmarks/data_throughput.py                       # ~1 min on 2 cores; makes demo data in a temp dir if needed
+    python benchmarks/data_throughput.py --data data/demo --workers 2 --batches 40 --step-time 0.25
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import tempfile
+import time
+
+import torch
+from mmengine import Config
+
+from registry import BACKBONES, MODELS
+from walt.data.loader import build_dataloader
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_MODEL_CONFIG = os.path.join(REPO, "configs", "demo", "walt_demo.py")
+
+
+def make_demo_data(out: str) -> None:
+    spec = importlib.util.spec_from_file_location("make_demo_data", os.path.join(REPO, "tools", "make_demo_data.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main(["--out", out])
+
+
+def endless(loader):
+    while True:
+        yield from loader
+
+
+def data_throughput(loader, batches: int) -> float:
+    """Clips/s over ``batches`` batches after one warm-up batch (worker start-up)."""
+    it = endless(loader)
+    next(it)
+    start, clips = time.perf_counter(), 0
+    for _ in range(batches):
+        clips += next(it)["video"].shape[0]
+    return clips / (time.perf_counter() - start)
+
+
+def build_step(config: str | None, batch: dict):
+    """A ``step(batch)`` closure (forward, backward, AdamW) and a description of the model it trains."""
+    torch.manual_seed(0)
+    if config is not None:
+        model = MODELS.build(Config.fromfile(config).model).train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=1e-4)
+
+        def step(b):
+            opt.zero_grad(set_to_none=True)
+            model(b)["loss"].backward()
+            opt.step()
+        return step, f"{os.path.relpath(config, REPO)} ({sum(p.numel() for p in params) / 1e6:.2f}M params)"
+    _, c, t, h, w = batch["video"].shape
+    model = BACKBONES.build(dict(type="WALT", in_channels=c, input_size=(t, h, w), depth=4, dim=64, num_heads=4,
+                                 patch_size=4, spatial_window=(1, h // 4, w // 4),
+                                 spatiotemporal_window=(t, h // 8, w // 8), num_classes=4)).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step(b):
+        x = b["video"]
+        opt.zero_grad(set_to_none=True)
+        noise = torch.randn_like(x)
+        timesteps = torch.randint(0, 1000, (x.shape[0],))
+        out = model(x + noise, timesteps, y=b["label"])
+        (out[:, :c] - noise).square().mean().backward()
+        opt.step()
+    params = sum(p.numel() for p in model.parameters())
+    return step, f"tiny W.A.L.T backbone, depth 4, width 64, patch 4 ({params / 1e6:.2f}M params)"
+
+
+def median_step_time(step, batch: dict, iters: int) -> float:
+    step(batch)
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        step(batch)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def fed_training(step, loader, steps: int) -> tuple[float, float]:
+    """(seconds per step, share of the time spent waiting for data) of ``steps`` steps fed by ``loader``."""
+    it = endless(loader)
+    step(next(it))
+    wait, start = 0.0, time.perf_counter()
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        batch = next(it)
+        wait += time.perf_counter() - t0
+        step(batch)
+    total = time.perf_counter() - start
+    return total / steps, wait / total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=os.path.join(REPO, "data", "demo"),
+                        help="demo data root; generated in a temp dir when it does not exist")
+    parser.add_argument("--data-config", default=os.path.join(REPO, "configs", "_base_", "data", "demo.py"))
+    parser.add_argument("--config", default=DEMO_MODEL_CONFIG if os.path.exists(DEMO_MODEL_CONFIG) else None,
+                        help="training config whose model is timed (default: configs/demo/walt_demo.py if present)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batches", type=int, default=40, help="timed data batches")
+    parser.add_argument("--steps", type=int, default=4, help="timed training steps (alone and fed)")
+    parser.add_argument("--step-time", type=float, default=None, help="seconds per training step (skip timing)")
+    args = parser.parse_args()
+
+    data = Config.fromfile(args.data_config).data
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.data
+        if not os.path.exists(os.path.join(root, "ucfTrainTestlist", "classInd.txt")):
+            root = os.path.join(tmp, "demo")
+            make_demo_data(root)
+        train = dict(data.train, root=root)
+        loader = build_dataloader(train, batch_size=data.batch_size, num_workers=args.workers, seed=0)
+        clips_per_s = data_throughput(loader, args.batches)
+        batch = next(iter(build_dataloader(train, batch_size=data.batch_size, num_workers=0)))
+        shape = "x".join(str(s) for s in batch["video"].shape[1:])
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus; clips {shape}, "
+              f"batch {data.batch_size}, {args.workers} workers")
+        print(f"  data:        {clips_per_s:8.1f} clips/s decoded + augmented ({args.batches} batches)")
+        if args.step_time is not None:
+            step_time, model_name, fed = args.step_time, "given --step-time", None
+        else:
+            step, model_name = build_step(args.config, batch)
+            step_time = median_step_time(step, batch, args.steps)
+            fed = fed_training(step, loader, args.steps)
+        consumption = data.batch_size / step_time
+        ratio = clips_per_s / consumption
+        print(f"  consumption: {consumption:8.1f} clips/s = batch {data.batch_size} / {step_time * 1e3:.1f} ms "
+              f"per step of {model_name}")
+        line = f"data_throughput: {clips_per_s:.1f} clips/s vs {consumption:.1f} consumed = {ratio:.1f}x"
+        if fed is not None:
+            print(f"  fed by the loader: {fed[0] * 1e3:.1f} ms per step, {100 * fed[1]:.1f}% of it waiting for data")
+            line += f"; fed training waits for data {100 * fed[1]:.1f}% of the time"
+        print(f"{line} (target >= 2x: {'met' if ratio >= 2 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()

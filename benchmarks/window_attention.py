@@ -1,0 +1,144 @@
+"""Benchmark: W.A.L.T spatiotemporal window attention vs full attention (W.A.L.T §4.2, Table 3b).
+
+Part 1 — one W.A.L.T-L transformer block (d = 1024, 16 heads, MLP 4d, AdaLN modulation, qk-norm, relative
+position bias), forward + backward at the UCF-101 latent grid (5×16×16 tokens, batch 2): STW 5×8×8 vs full
+attention. Times are interleaved (STW, full, STW, full, ...) in one process so that load from other users of a
+shared machine hits both alike; the ratio of medians is reported. Peak memory is measured in a fresh subprocess
+per setting (one forward + backward; ``ru_maxrss`` minus the RSS before it), so that each peak is its own.
+
+Part 2 — the attention layer alone, forward + backward, batch 1, vs the number of latent frames (5, 10, 20, 40):
+window attention cost grows linearly with the frames, full attention quadratically.
+
+Example::
+
+    python benchmarks/window_attention.py                      # fp32 and bf16 autocast, ~1-2 min on 2 cores
+    python benchmarks/window_attention.py --dtypes bf16 --frames 5 10 --iters 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+
+import torch
+
+from registry import ATTENTIONS, BLOCKS
+from walt.models.grid import Grid
+
+DIM, HEADS = 1024, 16
+ATTN = {
+    "stw": dict(type="SpatiotemporalWindowAttention", window=(5, 8, 8)),
+    "full": dict(type="FullAttention"),
+}
+
+
+def _autocast(dtype: str):
+    return torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bf16" else nullcontext()
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _interleaved_medians(steps: dict, iters: int) -> dict:
+    """Median seconds of each ``steps[name]()`` over ``iters`` interleaved rounds, after one warm-up round."""
+    times = {name: [] for name in steps}
+    for round_ in range(iters + 1):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+
+
+def block_step(kind: str, dtype: str, batch: int):
+    """A closure running one W.A.L.T-L block forward + backward with ``kind`` self-attention."""
+    grid = Grid(5, 16, 16)
+    attn = dict(ATTN[kind], input_grid=tuple(grid))
+    block = BLOCKS.build(dict(type="TransformerBlock", dim=DIM, num_heads=HEADS, attention=attn))
+    x = torch.randn(batch, grid.numel, DIM, requires_grad=True)
+    mod = 0.1 * torch.randn(batch, 6, DIM)
+
+    def step():
+        block.zero_grad(set_to_none=True)
+        with _autocast(dtype):
+            out = block(x, grid, mod)
+        out.float().square().mean().backward()
+
+    return step
+
+
+def block_peak_child(kind: str, dtype: str, batch: int) -> float:
+    """Peak RSS (MiB) of one block forward + backward above the RSS before it, in this fresh process."""
+    step = block_step(kind, dtype, batch)
+    base = _rss_mib()
+    step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+
+
+def attention_scaling(frames: list[int], dtype: str, iters: int) -> list[dict]:
+    rows = []
+    for kind in ("stw", "full"):
+        for t in frames:
+            grid = Grid(t, 16, 16)
+            attn = ATTENTIONS.build(dict(ATTN[kind], dim=DIM, num_heads=HEADS, input_grid=tuple(grid)))
+            x = torch.randn(1, grid.numel, DIM, requires_grad=True)
+
+            def step():
+                with _autocast(dtype):
+                    out = attn(x, grid)
+                out.float().square().mean().backward()
+
+            rows.append(dict(kind=kind, frames=t, seconds=_interleaved_medians({kind: step}, iters)[kind]))
+            print(f"  {kind:4s} {t:3d} latent frames: {rows[-1]['seconds'] * 1e3:8.1f} ms", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    parser.add_argument("--iters", type=int, default=3, help="timed iterations per setting (after 1 warm-up)")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--frames", nargs="+", type=int, default=[5, 10, 20, 40])
+    parser.add_argument("--scaling-dtype", default="bf16", choices=["fp32", "bf16"])
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "DTYPE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(block_peak_child(args.child[0], args.child[1], args.batch)))
+        return
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; W.A.L.T-L block d={DIM}, {HEADS} heads, "
+          f"5x16x16 tokens, batch {args.batch}, fwd+bwd, median of {args.iters}")
+    results = {}
+    for dtype in args.dtypes:
+        seconds = _interleaved_medians({kind: block_step(kind, dtype, args.batch) for kind in ATTN}, args.iters)
+        for kind in ATTN:
+            out = subprocess.run([sys.executable, __file__, "--child", kind, dtype, "--batch", str(args.batch)],
+                                 capture_output=True, text=True, check=True)
+            results[(kind, dtype)] = dict(seconds=seconds[kind], peak_mib=json.loads(out.stdout.splitlines()[-1]))
+            r = results[(kind, dtype)]
+            print(f"  {dtype:4s} {kind:4s}: {r['seconds'] * 1e3:8.1f} ms  peak +{r['peak_mib']:7.1f} MiB", flush=True)
+        s, f = results[("stw", dtype)], results[("full", dtype)]
+        print(f"  {dtype:4s} STW 5x8x8 vs full: {f['seconds'] / s['seconds']:.2f}x faster, "
+              f"{f['peak_mib'] / max(s['peak_mib'], 1e-9):.2f}x less peak memory", flush=True)
+
+    print(f"attention layer alone, batch 1, fwd+bwd, {args.scaling_dtype}, vs latent frames (16x16 tokens each)")
+    rows = attention_scaling(args.frames, args.scaling_dtype, max(1, args.iters - 2))
+    by = {(r["kind"], r["frames"]): r["seconds"] for r in rows}
+    t0, t1 = args.frames[0], args.frames[-1]
+    growth = {k: by[(k, t1)] / by[(k, t0)] for k in ("stw", "full")}
+    print(f"  {t0}->{t1} frames ({t1 / t0:.0f}x tokens): STW cost x{growth['stw']:.1f}, full cost x{growth['full']:.1f}")
+    summary = ", ".join(f"{d}: {results[('full', d)]['seconds'] / results[('stw', d)]['seconds']:.2f}x"
+                        for d in args.dtypes)
+    print(f"window_attention: STW 5x8x8 block speed-up over full attention {summary}; "
+          f"{t0}->{t1} frames STW x{growth['stw']:.1f} vs full x{growth['full']:.1f}")
+
+
+if __name__ == "__main__":
+    main()

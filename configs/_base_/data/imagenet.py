@@ -1,0 +1,6 @@
+# ImageNet 256×256 class-conditional image generation, W.A.L.T §5.1 / Table 2: images are one-frame videos.
+data = dict(
+    train=dict(type="ImageFolder", root="data/imagenet/train", resolution=256, hflip=0.5),
+    batch_size=32,
+    num_workers=8,
+)

@@ -1,0 +1,7 @@
+# Taichi-HD, LAVITA §4: training split, 16 frames at 256×256, sampling interval 3, flip only.
+data = dict(
+    train=dict(type="VideoFolder", root="data/taichi/train", num_frames=16, frame_interval=3, resolution=256,
+               hflip=0.5),
+    batch_size=5,
+    num_workers=4,
+)

@@ -1,0 +1,8 @@
+# UCF-101 class-conditional video generation, W.A.L.T §5.1: 17×128×128 clips (W.A.L.T Table 1 / 3).
+# LAVITA configs override: num_frames=16, frame_interval=3, resolution=256, split="all" (LAVITA §4).
+data = dict(
+    train=dict(type="UCF101", root="data/ucf101", split="train", num_frames=17, frame_interval=1, resolution=128,
+               hflip=0.5),
+    batch_size=8,
+    num_workers=4,
+)

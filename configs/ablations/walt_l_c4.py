@@ -1,0 +1,4 @@
+# W.A.L.T Table 3f: latent channels c = 4 (rFVD 37.7, FVD 86.4, IS 84.9). The causal autoencoder is retrained with c = 4
+# (tools/train_autoencoder.py ... --cfg-options model.autoencoder.latent_channels=4); the transformer sees c channels.
+_base_ = ["./walt_l_lora_r2.py"]
+model = dict(backbone=dict(in_channels=4), autoencoder=dict(latent_channels=4))

@@ -1,0 +1,5 @@
+# W.A.L.T Table 3 default setting ("full method" row; Table 3d r = 2, 313M): W.A.L.T-L, patch 1, 1×16×16 SW,
+# 5×8×8 STW, p_sc = 0.9, c = 8, r = 2; ablations train 35,000 steps (App. A). Every other L ablation inherits this.
+_base_ = ["../walt_ucf.py"]
+model = dict(backbone=dict(preset="WALT-L"))
+max_steps = 35000

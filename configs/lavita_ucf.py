@@ -1,0 +1,15 @@
+# LAVITA class-conditional UCF-101 (lavita.md §4.1, Tables 1–2): train + test splits, 101 classes (+ the null class
+# of classifier-free guidance), 16 frames at 256², frame interval 3, SD VAE latents, AdamW constant lr 1e-4,
+# EMA 0.9999, horizontal flip only.
+_base_ = [
+    "./_base_/models/lavita_xl.py",
+    "./_base_/data/ucf101.py",
+    "./_base_/schedules/adamw.py",
+    "./_base_/runtime/default.py",
+]
+model = dict(backbone=dict(num_classes=101), cond_dropout_prob=0.1)
+data = dict(train=dict(num_frames=16, frame_interval=3, resolution=256, hflip=0.5, split="all"))
+optimizer = dict(type="AdamW", lr=1e-4, weight_decay=0.0)
+lr_schedule = dict(warmup_steps=0, decay=None)  # constant learning rate (§4.1)
+ema = dict(decay=0.9999)
+max_steps = 150000  # the longest run of the §4.2 ablations (Fig. 5, Table 4); the paper gives no total

@@ -1,0 +1,81 @@
+"""walt.engine.checkpoint and data_state: atomic writes, the ``latest`` pointer, clear errors, data position."""
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from walt.engine import checkpoint as ckpt
+from walt.engine.data_state import ResumableLoader
+from walt.engine.errors import CheckpointError
+
+
+def test_save_writes_step_file_and_latest_pointer(tmp_path):
+    path = ckpt.save_checkpoint(tmp_path, dict(step=7, model={"w": torch.ones(2)}))
+    assert path.name == "step_00000007.pth" and (tmp_path / "latest").read_text() == "step_00000007.pth\n"
+    assert ckpt.latest_checkpoint(tmp_path) == path
+    assert torch.equal(ckpt.load_checkpoint(path)["model"]["w"], torch.ones(2))
+
+
+def test_interrupted_write_keeps_previous_checkpoint_and_latest(tmp_path, monkeypatch):
+    ckpt.save_checkpoint(tmp_path, dict(step=1, model={"w": torch.ones(3)}))
+
+    def torch_save_dies_midway(obj, f):
+        f.write(b"PK\x03\x04 partial zip")  # some bytes reach the temporary file, then the process "dies"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ckpt.torch, "save", torch_save_dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save_checkpoint(tmp_path, dict(step=2, model={"w": torch.zeros(3)}))
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "step_00000001.pth"]  # no temp file left
+    assert (tmp_path / "latest").read_text() == "step_00000001.pth\n"
+    assert torch.equal(ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path))["model"]["w"], torch.ones(3))
+
+
+def test_interrupted_overwrite_of_same_step_keeps_old_content(tmp_path, monkeypatch):
+    ckpt.save_checkpoint(tmp_path, dict(step=5, model={"w": torch.ones(1)}))
+    monkeypatch.setattr(ckpt.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        ckpt.save_checkpoint(tmp_path, dict(step=5, model={"w": torch.zeros(1)}))
+    monkeypatch.undo()
+    assert torch.equal(ckpt.load_checkpoint(tmp_path / "step_00000005.pth")["model"]["w"], torch.ones(1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "step_00000005.pth"]
+
+
+def test_bad_checkpoints_raise_checkpoint_error_naming_the_file(tmp_path):
+    with pytest.raises(CheckpointError, match="checkpoint not found: .*absent.pth"):
+        ckpt.load_checkpoint(tmp_path / "absent.pth")
+    (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read checkpoint .*garbage.pth"):
+        ckpt.load_checkpoint(tmp_path / "garbage.pth")
+    torch.save(dict(model={}), tmp_path / "partial.pth")
+    with pytest.raises(CheckpointError, match=r"partial.pth lacks \['ema'\]"):
+        ckpt.load_checkpoint(tmp_path / "partial.pth", required=("model", "ema"))
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        ckpt.latest_checkpoint(tmp_path)
+
+
+def _loader(shuffle=True):
+    data = TensorDataset(torch.arange(10))
+    return DataLoader(data, batch_size=3, shuffle=shuffle, drop_last=True, generator=torch.Generator())
+
+
+def test_resumable_loader_continues_the_same_order_across_epochs():
+    reference = ResumableLoader(_loader(), seed=3)
+    order = [reference.next_batch()[0].tolist() for _ in range(10)]
+    # 3 batches per epoch, each epoch a permutation drawn from seed + epoch, last item dropped
+    for epoch in range(3):
+        perm = torch.randperm(10, generator=torch.Generator().manual_seed(3 + epoch)).tolist()
+        assert order[3 * epoch: 3 * epoch + 3] == [perm[0:3], perm[3:6], perm[6:9]]
+    first = ResumableLoader(_loader(), seed=3)
+    for _ in range(4):
+        first.next_batch()
+    assert first.state_dict() == dict(epoch=1, consumed=1)
+    resumed = ResumableLoader(_loader(), seed=3)
+    resumed.load_state_dict(first.state_dict())
+    assert [resumed.next_batch()[0].tolist() for _ in range(6)] == order[4:10]
+
+
+def test_resumable_loader_rejects_an_empty_loader():
+    empty = DataLoader(TensorDataset(torch.arange(2)), batch_size=3, drop_last=True)
+    with pytest.raises(ValueError, match="yields no batches"):
+        ResumableLoader(empty).next_batch()

@@ -1,0 +1,31 @@
+"""tools/list_registry.py: every registry, scope walt, its members with one-line descriptions."""
+import json
+import sys
+from pathlib import Path
+
+from registry import ALL_REGISTRIES, registered_names
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import list_registry  # noqa: E402
+
+
+def test_json_lists_every_registry_with_scope_walt_and_all_members(capsys):
+    assert list_registry.main(["--json"]) == 0
+    captured = capsys.readouterr()
+    listing = json.loads(captured.out)
+    assert list(listing) == list(ALL_REGISTRIES)
+    assert {info["scope"] for info in listing.values()} == {"walt"}
+    for name, registry in ALL_REGISTRIES.items():
+        assert sorted(listing[name]["members"]) == registered_names(registry)
+    assert listing["optimizer"]["members"]["AdamW"].startswith("LAVITA §4.1 and W.A.L.T Table 8")
+    assert all("\n" not in doc for info in listing.values() for doc in info["members"].values())
+    total = sum(len(info["members"]) for info in listing.values())
+    assert captured.err.strip() == f"{len(ALL_REGISTRIES)} registries, {total} members"
+
+
+def test_text_listing_ends_with_a_summary_line(capsys):
+    assert list_registry.main([]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith(f"{next(iter(ALL_REGISTRIES))} (scope walt, ")
+    assert lines[-1].endswith("members") and f"{len(ALL_REGISTRIES)} registries" in lines[-1]
+    assert any(line.split()[0] == "Adafactor" for line in lines)

@@ -1,0 +1,132 @@
+"""The W.A.L.T backbone (§4.2–4.5): zero-init, gradient flow, config switches, input errors, aspect-ratio finetune."""
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from registry import BACKBONES
+from walt.models.attention.walt_windows import FullAttention, SpatialWindowAttention, SpatiotemporalWindowAttention
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(type="WALT", in_channels=4, input_size=(4, 8, 8), depth=4, dim=32, num_heads=4,
+            spatial_window=(1, 4, 4), spatiotemporal_window=(2, 4, 4))
+
+
+def _inputs(b=2, t=4, h=8, w=8):
+    return torch.randn(b, 4, t, h, w), torch.tensor([3, 700])[:b]
+
+
+def test_layers_alternate_spatial_and_spatiotemporal_windows():
+    model = BACKBONES.build(TINY)
+    kinds = [type(block.attn) for block in model.blocks]
+    assert kinds == [SpatialWindowAttention, SpatiotemporalWindowAttention] * 2
+    assert model.blocks[0].attn.window == (1, 4, 4) and model.blocks[1].attn.window == (2, 4, 4)
+
+
+def test_cross_attention_window_spatial_for_joint_training_or_per_block():
+    joint = BACKBONES.build(dict(TINY, text_dim=6))
+    assert [b.cross_attn.window for b in joint.blocks] == [(1, 4, 4)] * 4
+    video_only = BACKBONES.build(dict(TINY, text_dim=6, cross_attention_window="block"))
+    assert [b.cross_attn.window for b in video_only.blocks] == [(1, 4, 4), (2, 4, 4)] * 2
+
+
+def test_preset_expands_and_explicit_kwargs_override():
+    with torch.device("meta"):
+        model = BACKBONES.build(dict(type="WALT", preset="WALT-SR-419M", depth=2))
+    assert (model.depth, model.dim, model.num_heads, model.patch_size) == (2, 1024, 16, 2)
+
+
+def test_fresh_model_predicts_zero():
+    model = BACKBONES.build(dict(TINY, num_classes=5, text_dim=6, self_condition=True, frame_prediction=True))
+    x, t = _inputs()
+    out = model(x, t, y=torch.tensor([0, 5]), text=torch.randn(2, 3, 6), x_sc=torch.randn_like(x))
+    assert out.shape == x.shape and torch.count_nonzero(out) == 0
+
+
+def test_gradients_reach_every_parameter():
+    model = BACKBONES.build(dict(TINY, num_classes=5, text_dim=6, self_condition=True, frame_prediction=True,
+                                 super_resolution=True, learn_sigma=True))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, t = _inputs()
+    kwargs = dict(y=torch.tensor([1, 5]), text=torch.randn(2, 3, 6), text_mask=torch.tensor([[1, 1, 0], [1, 0, 0]]).bool(),
+                  x_sc=torch.randn_like(x), x_fp=torch.randn(2, 5, 4, 8, 8), x_lr=torch.randn(2, 4, 4, 4, 4),
+                  t_sr=torch.tensor([10, 200]))
+    target = torch.randn(2, 8, 4, 8, 8)
+    # adaLN-Zero: step 1 moves the head, step 2 the gates, from step 3 on every branch is live
+    for _ in range(4):
+        opt.zero_grad()
+        loss = (model(x, t, **kwargs) - target).pow(2).mean()
+        loss.backward()
+        opt.step()
+    dead = [n for n, p in model.named_parameters() if p.grad is None or torch.count_nonzero(p.grad) == 0]
+    assert not dead, f"no gradient reached {dead}"
+
+
+def test_grad_checkpointing_matches_plain_backward():
+    model = BACKBONES.build(dict(TINY, num_classes=5))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))  # leave the zero init, so every block contributes
+    x, t = _inputs()
+    grads = []
+    for flag in (False, True):
+        model.grad_checkpointing = flag
+        model.zero_grad()
+        out = model(x, t, y=torch.tensor([1, 2]))
+        out.square().sum().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads[0][1], grads[1][1]))
+
+
+def test_config_override_switches_windows_and_full_attention():
+    cfg = Config.fromfile(str(ROOT / "configs/_base_/models/walt_l.py"))
+    cfg.merge_from_dict({"model.backbone.depth": 2, "model.backbone.spatiotemporal_window": [5, 16, 16]})
+    with torch.device("meta"):
+        model = BACKBONES.build(cfg.model.backbone)
+    assert model.blocks[1].attn.window == (5, 16, 16)
+    assert tuple(model.blocks[1].attn.rel_pos.table.shape) == (16, 9, 31, 31)
+    cfg.merge_from_dict({"model.backbone.spatiotemporal_attention.type": "FullAttention"})
+    with torch.device("meta"):
+        model = BACKBONES.build(cfg.model.backbone)
+    assert isinstance(model.blocks[1].attn, FullAttention) and model.blocks[1].attn.window == (None, None, None)
+    assert isinstance(model.blocks[0].attn, SpatialWindowAttention)
+
+
+def test_bad_inputs_raise_value_errors_naming_shapes():
+    model = BACKBONES.build(dict(TINY, num_classes=5, patch_size=2, input_size=(4, 16, 16)))
+    t, y = torch.tensor([1, 2]), torch.tensor([0, 1])
+    with pytest.raises(ValueError, match=r"\(15, 16\) of shape \(2, 4, 4, 15, 16\) is not divisible by the patch size 2"):
+        model(torch.randn(2, 4, 4, 15, 16), t, y=y)
+    with pytest.raises(ValueError, match=r"token grid \(t, h, w\)=\(3, 8, 8\).*window \(2, 4, 4\).*multiples of \(2, 8, 8\)"):
+        model(torch.randn(2, 4, 3, 16, 16), t, y=y)
+    with pytest.raises(ValueError, match=r"expected latents \(B, 4, T, H, W\), got shape \(2, 3, 4, 16, 16\)"):
+        model(torch.randn(2, 3, 4, 16, 16), t, y=y)
+    with pytest.raises(ValueError, match=r"pass labels y of shape \(2,\)"):
+        model(torch.randn(2, 4, 4, 16, 16), t)
+    with pytest.raises(ValueError, match=r"image_mask must have shape \(2, 4\)"):
+        model(torch.randn(2, 4, 4, 16, 16), t, y=y, image_mask=torch.zeros(2, 3, dtype=torch.bool))
+
+
+def test_image_batch_and_joint_image_mask_run():
+    model = BACKBONES.build(TINY)
+    x, t = _inputs()
+    assert model(x[:, :, :1], t).shape == (2, 4, 1, 8, 8)  # images (T = 1) pass the STW layers as 1×4×4
+    assert model(x, t, image_mask=torch.tensor([[True] * 4, [False] * 4])).shape == x.shape
+
+
+def test_aspect_ratio_interpolation_scales_windows_and_embeddings():
+    model = BACKBONES.build(dict(TINY, input_size=(4, 8, 16), spatial_window=(1, 8, 8), spatiotemporal_window=(2, 4, 4)))
+    x, t = _inputs(w=16)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+        before = model(x, t)
+        model.interpolate_pos_embed((4, 8, 16))  # same size: identity
+        assert (model(x, t) - before).abs().max().item() <= 1e-5
+        model.interpolate_pos_embed((4, 8, 28))  # 16 → 28 wide, windows 8 → 14 and 4 → 7
+    assert model.blocks[0].attn.window == (1, 8, 14) and model.blocks[1].attn.window == (2, 4, 7)
+    assert tuple(model.blocks[1].attn.rel_pos.table.shape) == (4, 3, 7, 13)
+    assert tuple(model.pos_embed.spatial.shape) == (8, 28, 32)
+    assert model(torch.randn(1, 4, 4, 8, 28), t[:1]).shape == (1, 4, 4, 8, 28)

@@ -1,0 +1,137 @@
+"""Sample videos from a trained latent diffusion model and write them as mp4 and gif.
+
+Loads ``CONFIG`` (mmengine, ``_base_`` inheritance, ``--cfg-options``), builds ``cfg.model``, loads a trainer
+checkpoint ``{model, ema, optimizer, scheduler, step, rng, config}`` (EMA weights by default), samples with DDIM
+(W.A.L.T: 50 steps, η = 0) or DDPM, optionally extends the videos autoregressively (frame-prediction models),
+decodes through the config's autoencoder and writes ``sample_XXX.mp4`` / ``.gif`` (and ``grid.mp4`` / ``grid.gif``
+with ``--grid``) to ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from registry import MODELS
+from walt.engine.checkpoint import LATEST, latest_checkpoint, load_checkpoint
+from walt.engine.config import load_config
+from walt.engine.errors import CheckpointError, WaltError
+from walt.models.generative.long_video import extend_video
+from walt.utils.video_io import make_grid, write_gif, write_video
+
+EXAMPLE = """example:
+  python tools/sample.py configs/demo/walt_demo.py --checkpoint work_dirs/walt_demo/latest \\
+      --num 4 --steps 50 --class 0 1 2 3 --grid --out samples/ --seed 0
+  python tools/sample.py configs/walt_t2v_base.py --checkpoint ckpt.pth --prompt "a red fox in snow" --cfg-scale 5
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=EXAMPLE,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="model config (.py)")
+    p.add_argument("--checkpoint", required=True, help="checkpoint file, a work dir or its 'latest' file (the newest checkpoint)")
+    p.add_argument("--num", type=int, default=4, help="number of videos")
+    p.add_argument("--steps", type=int, default=50, help="sampling steps (respaced from the 1000 training steps)")
+    p.add_argument("--sampler", choices=("DDIM", "DDPM"), default="DDIM")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM η (0: deterministic)")
+    p.add_argument("--cfg-scale", type=float, default=1.0, help="classifier-free guidance scale (1: off)")
+    cond = p.add_mutually_exclusive_group()
+    cond.add_argument("--class", dest="classes", type=int, nargs="+", help="class label(s): one, or one per video")
+    cond.add_argument("--prompt", dest="prompts", nargs="+", help="text prompt(s): one, or one per video")
+    p.add_argument("--extend", type=int, default=0, help="autoregressive chunks to append (frame-prediction models)")
+    p.add_argument("--num-observed", type=int, default=2, help="latent frames each new chunk is conditioned on")
+    p.add_argument("--out", default="samples", help="output directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grid", action="store_true", help="also write all videos tiled into grid.mp4 / grid.gif")
+    p.add_argument("--fps", type=int, default=8)
+    p.add_argument("--use-ema", action=argparse.BooleanOptionalAction, default=True,
+                   help="sample with the EMA weights (default) or the raw training weights (--no-use-ema)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
+    return p.parse_args(argv)
+
+
+def load_model(config: str, checkpoint: str, use_ema: bool = True, cfg_options: list[str] | None = None,
+               device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Build ``cfg.model`` and load a trainer checkpoint into it. Returns ``(model in eval mode, info)``."""
+    cfg = load_config(config, cfg_options)
+    model = MODELS.build(cfg.model)
+    path = Path(checkpoint)
+    if path.is_dir() or path.name == LATEST:  # a work dir, or its 'latest' pointer file
+        path = latest_checkpoint(path if path.is_dir() else path.parent)
+    state = load_checkpoint(path, required=("model",))
+    try:
+        result = model.load_state_dict(state["model"], strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise CheckpointError(f"checkpoint {path} does not fit the model of {config}: {err}") from err
+    # the trainer leaves the frozen autoencoder / text encoder out: their weights come from their own files
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    frozen |= {name for name, _ in model.named_buffers()}
+    missing = set(result.missing_keys) - frozen
+    if missing or result.unexpected_keys:
+        raise CheckpointError(f"checkpoint {path} does not fit the model of {config}: missing "
+                              f"{sorted(missing)[:5]}, unexpected {sorted(result.unexpected_keys)[:5]}")
+    weights = "model"
+    if use_ema and state.get("ema"):
+        ema, params = state["ema"], dict(model.named_parameters())
+        unknown = sorted(set(ema) - set(params))
+        if unknown:
+            raise CheckpointError(f"checkpoint {path}: EMA keys {unknown[:5]} are not parameters of the model")
+        with torch.no_grad():
+            for name, value in ema.items():
+                params[name].copy_(value)
+        weights = "ema"
+    return model.to(device).eval(), dict(path=str(path), step=state.get("step"), weights=weights)
+
+
+def _per_video(values: list | None, num: int, what: str) -> list | None:
+    if values is None or len(values) == num:
+        return values
+    if len(values) == 1:
+        return values * num
+    raise ValueError(f"--{what}: give one value or {num} (one per video), got {len(values)}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    start = time.time()
+    model, info = load_model(args.config, args.checkpoint, args.use_ema, args.cfg_options, args.device)
+    classes = _per_video(args.classes, args.num, "class")
+    prompts = _per_video(args.prompts, args.num, "prompt")
+    generator = torch.Generator(args.device).manual_seed(args.seed)
+    sampler = dict(type=args.sampler, num_steps=args.steps) | (dict(eta=args.eta) if args.sampler == "DDIM" else {})
+    kwargs = dict(y=torch.tensor(classes, device=args.device) if classes else None, prompts=prompts,
+                  steps=args.steps, cfg_scale=args.cfg_scale, sampler=sampler, generator=generator,
+                  progress=not args.no_progress)
+    videos = model.sample(args.num, **kwargs)
+    if args.extend:
+        if kwargs["y"] is None and getattr(model, "num_classes", None) is not None:
+            kwargs["y"] = torch.randint(model.num_classes, (args.num,), generator=generator,
+                                        device=args.device)  # keep one class over all chunks
+        videos = extend_video(model, videos, args.extend, args.num_observed, **kwargs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, video in enumerate(videos.cpu()):
+        files += [write_video(out / f"sample_{i:03d}.mp4", video, args.fps),
+                  write_gif(out / f"sample_{i:03d}.gif", video, args.fps)]
+    if args.grid:
+        grid = make_grid(videos.cpu())
+        files += [write_video(out / "grid.mp4", grid, args.fps), write_gif(out / "grid.gif", grid, args.fps)]
+    _, _, t, h, w = videos.shape
+    print(f"sampled {args.num} videos of {t}x{h}x{w} with {args.sampler}-{args.steps} cfg {args.cfg_scale} "
+          f"({info['weights']} weights, step {info['step']}) in {time.time() - start:.1f}s -> {out}/ "
+          f"({len(files)} files)")
+    return dict(files=[str(f) for f in files], shape=tuple(videos.shape), **info)
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except (WaltError, ValueError, KeyError) as err:
+        sys.exit(f"error: {err}")

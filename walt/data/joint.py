@@ -1,0 +1,111 @@
+"""Image–video joint training batches.
+
+* W.A.L.T §3.1/§4.2: images are one-frame videos encoded one frame at a time; a training sample is a video or a
+  stack of ``K`` independent images (``K`` = latent frames of the video). :class:`JointImageStacks` adds to each
+  video item ``images`` ``(S, 3, K, H, W)`` (``S`` stacks) with one condition per stack (``image_label``,
+  ``image_caption``) and every image's own caption (``image_frame_captions``). Collate concatenates the stacks to
+  ``images`` ``(B_img = B·S, 3, K, H, W)`` and appends the stack conditions to the video ones, so ``label`` and
+  ``caption`` cover the ``B`` videos first, then the ``B_img`` stacks (what ``LatentDiffusion`` reads);
+  ``image_frame_captions`` stays ``B_img`` lists of ``K`` captions (for per-frame text conditioning).
+* LAVITA §3.5 ("LAVITA+IMG"): "appending randomly independently sampled video frames from the same dataset to
+  the end of the sampled videos". :class:`JointAppendedFrames` appends ``num_images`` frames of other videos to
+  each clip and marks them in ``image_mask`` ``(T + num_images,)`` (True = independent image frame); the item
+  keeps the clip's label and caption.
+"""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+from registry import DATASETS
+from walt.data.video_dataset import VideoDataset
+
+
+def _build(cfg: dict, role: str) -> VideoDataset:
+    dataset = DATASETS.build(cfg)
+    if not isinstance(dataset, VideoDataset):
+        raise TypeError(f"{role} must be a pixel video/image dataset, got {type(dataset).__name__}")
+    return dataset
+
+
+@DATASETS.register_module()
+class JointImageStacks(Dataset):
+    """W.A.L.T joint image–video training: each item of ``video`` plus ``stacks_per_item`` stacks of
+    ``images_per_stack`` random images of ``image`` (both at the same resolution). ``images_per_stack`` defaults
+    to 5, the latent frames of W.A.L.T's 17-frame clips under the causal autoencoder (1 + 16/4). With
+    ``same_class`` the images of a stack share one class, which is the stack's label and caption; otherwise the
+    stack takes its first image's (a corrupt image replaced by a random one may break ``same_class``)."""
+
+    def __init__(self, video: dict, image: dict, images_per_stack: int = 5, stacks_per_item: int = 1,
+                 same_class: bool = True):
+        self.video, self.image = _build(video, "JointImageStacks.video"), _build(image, "JointImageStacks.image")
+        if self.video.resolution != self.image.resolution:
+            raise ValueError(f"JointImageStacks: video resolution {self.video.resolution} differs from image "
+                             f"resolution {self.image.resolution}")
+        if images_per_stack < 1 or stacks_per_item < 1:
+            raise ValueError(f"JointImageStacks: images_per_stack and stacks_per_item must be >= 1, got "
+                             f"{images_per_stack}, {stacks_per_item}")
+        self.images_per_stack, self.stacks_per_item, self.same_class = images_per_stack, stacks_per_item, same_class
+        self.classes = self.video.classes
+        by_label: dict[int, list[int]] = {}
+        for i, sample in enumerate(self.image.samples):
+            by_label.setdefault(sample.label, []).append(i)
+        self.by_label = {label: torch.tensor(indices) for label, indices in by_label.items()}
+
+    @property
+    def skipped(self) -> int:
+        return self.video.skipped + self.image.skipped
+
+    def __len__(self) -> int:
+        return len(self.video)
+
+    def stack_indices(self) -> list[int]:
+        """Image indices of one stack: a uniformly random first image, the others from its class or anywhere."""
+        first = int(torch.randint(len(self.image), ()))
+        pool = self.by_label[self.image.samples[first].label] if self.same_class else None
+        if pool is None:
+            rest = torch.randint(len(self.image), (self.images_per_stack - 1,))
+        else:
+            rest = pool[torch.randint(len(pool), (self.images_per_stack - 1,))]
+        return [first, *rest.tolist()]
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.video[index]
+        stacks = [[self.image[j] for j in self.stack_indices()] for _ in range(self.stacks_per_item)]
+        item["images"] = torch.stack([torch.cat([p["video"] for p in stack], dim=1) for stack in stacks])
+        item["image_label"] = torch.tensor([stack[0]["label"] for stack in stacks])
+        item["image_caption"] = [stack[0]["caption"] for stack in stacks]
+        item["image_frame_captions"] = [[p["caption"] for p in stack] for stack in stacks]
+        return item
+
+
+@DATASETS.register_module()
+class JointAppendedFrames(Dataset):
+    """LAVITA image–video joint training: clips of ``dataset`` with ``num_images`` single frames of other
+    videos of the same dataset appended along time. ``num_images=8`` follows LAVITA's public code (the paper
+    does not state the number)."""
+
+    def __init__(self, dataset: dict, num_images: int = 8):
+        self.dataset = _build(dataset, "JointAppendedFrames.dataset")
+        if num_images < 1:
+            raise ValueError(f"JointAppendedFrames: num_images must be >= 1, got {num_images}")
+        self.num_images = num_images
+        self.classes = self.dataset.classes
+
+    @property
+    def skipped(self) -> int:
+        return self.dataset.skipped
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.dataset[index]
+        n = len(self.dataset)
+        others = torch.randint(max(n - 1, 1), (self.num_images,))
+        others = [int(j) + (n > 1 and int(j) >= index) for j in others]  # any video but this one
+        frames = [self.dataset.with_retries(lambda j: self.dataset.load_clip(j, num_frames=1), j) for j in others]
+        t = item["video"].shape[1]
+        item["video"] = torch.cat([item["video"], *frames], dim=1)
+        item["image_mask"] = torch.arange(t + self.num_images) >= t
+        return item

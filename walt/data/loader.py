@@ -1,0 +1,51 @@
+"""``build_dataloader``: a dataset from its config, a (distributed) sampler, workers seeded from one seed."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler
+
+from registry import DATASETS
+from walt.data.collate import collate
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed Python's and NumPy's generators in a worker from the torch seed the loader gave it (torch's own
+    generator is already seeded ``base_seed + worker_id``, ``base_seed`` drawn from the loader's generator)."""
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def build_dataloader(data_cfg: dict, *, batch_size: int, num_workers: int, shuffle: bool = True, seed: int = 0,
+                     distributed: bool = False, drop_last: bool = True, num_replicas: int | None = None,
+                     rank: int | None = None) -> DataLoader:
+    """A ``DataLoader`` over ``DATASETS.build(data_cfg)`` (the dataset config, e.g. ``cfg.data.train``).
+
+    With ``distributed`` a ``DistributedSampler`` splits the data between ``num_replicas`` ranks (default: the
+    initialized process group's world size and rank); call ``loader.sampler.set_epoch(epoch)`` each epoch. The
+    shuffling order and every worker's augmentation draws are determined by ``seed`` (and the rank)."""
+    if "type" not in data_cfg and "train" in data_cfg:
+        raise ValueError("build_dataloader: pass a dataset config such as cfg.data['train'], not the whole data dict")
+    dataset = DATASETS.build(data_cfg)
+    sampler = None
+    if distributed:
+        if num_replicas is None or rank is None:
+            if not dist.is_available() or not dist.is_initialized():
+                raise RuntimeError("build_dataloader(distributed=True) needs an initialized process group "
+                                   "or explicit num_replicas and rank")
+            num_replicas, rank = dist.get_world_size(), dist.get_rank()
+        sampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed,
+                                     drop_last=drop_last)
+    per_rank = len(sampler) if sampler is not None else len(dataset)
+    if drop_last and per_rank < batch_size:
+        raise ValueError(f"build_dataloader: {type(dataset).__name__} gives {per_rank} items per rank, fewer than "
+                         f"batch_size={batch_size} with drop_last=True: no batch would be produced")
+    generator = torch.Generator().manual_seed(seed + (rank or 0))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      num_workers=num_workers, collate_fn=collate, worker_init_fn=seed_worker, generator=generator,
+                      drop_last=drop_last, pin_memory=torch.cuda.is_available(),
+                      persistent_workers=num_workers > 0)

@@ -1,0 +1,135 @@
+"""The base of the pixel datasets: a list of samples, clip sampling + transforms, and robust skipping.
+
+Items are dicts (docs/architecture.md "Batches"): ``video`` ``(3, T, H, W)`` float in ``[-1, 1]``, ``label`` int,
+``caption`` str, ``path`` str. A sample that cannot be decoded (corrupt, truncated, too short) is skipped: another
+index is drawn deterministically from ``(seed, index, attempt)``, the skip is logged (from the worker process
+that met it) and counted in ``dataset.skipped``, a counter in shared memory that the main process reads even
+when data-loader workers did the decoding. An empty sample list fails at construction, naming the root.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+import numpy as np
+from torch import Tensor
+from torch.utils.data import Dataset, get_worker_info
+
+from walt.data.transforms import TEMPORAL_MODES, ClipTransform, sample_frame_indices
+from walt.data.video_io import VideoReadError, open_video, read_frames
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+COUNTER_SLOTS = 257  # the main process and up to 256 data-loader workers
+
+
+@dataclass(frozen=True)
+class VideoSample:
+    """One video: file or frame folder, class index, caption, optional segment ``[start, end)`` in seconds."""
+
+    path: str
+    label: int = 0
+    caption: str = ""
+    start: float | None = None
+    end: float | None = None
+
+
+class VideoDataset(Dataset):
+    """Clips of ``num_frames`` frames taken every ``frame_interval`` source frames (LAVITA §4: "a specific
+    sampling interval"), at ``resolution`` (int or ``(height, width)``), cropped at the center or at a random
+    position (``random_crop``), flipped with probability ``hflip`` (LAVITA's only augmentation).
+    ``temporal_sampling="center"`` and ``hflip=0`` make items deterministic (evaluation). A sample that fails to
+    decode is replaced up to ``max_retries`` times; ``seed`` fixes the replacements."""
+
+    def __init__(self, samples: list[VideoSample], *, root: str, num_frames: int = 16, frame_interval: int = 1,
+                 resolution: int | tuple[int, int] = 256, random_crop: bool = False, hflip: float = 0.5,
+                 temporal_sampling: str = "random", max_retries: int = 20, seed: int = 0,
+                 classes: list[str] | None = None):
+        name = type(self).__name__
+        if not samples:
+            raise ValueError(f"{name}: no samples found under {root!r}")
+        if num_frames < 1 or frame_interval < 1:
+            raise ValueError(f"{name}: num_frames and frame_interval must be >= 1, got {num_frames}, {frame_interval}")
+        if temporal_sampling not in TEMPORAL_MODES:
+            raise ValueError(f"{name}: temporal_sampling must be one of {TEMPORAL_MODES}, got {temporal_sampling!r}")
+        self.samples, self.root = samples, root
+        self.num_frames, self.frame_interval = num_frames, frame_interval
+        self.temporal_sampling = temporal_sampling
+        self.transform = ClipTransform(resolution, random_crop, hflip)
+        self.resolution = self.transform.size
+        self.max_retries, self.seed = max_retries, seed
+        self.classes = classes or []
+        # Shared memory, one slot per process (main = 0, worker i = i + 1): workers forked or spawned count into
+        # their own slot, so no lock is needed, and the main process reads the sum.
+        self._skips = multiprocessing.RawArray("q", COUNTER_SLOTS)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def skipped(self) -> int:
+        """How many samples were skipped so far, in this process and its data-loader workers together."""
+        return int(sum(self._skips))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.with_retries(self.get_item, index)
+
+    def with_retries(self, load: Callable[[int], T], index: int) -> T:
+        """``load(index)``; when that raises :class:`VideoReadError`, count and log the skip and try a replacement
+        index, up to ``max_retries`` times."""
+        tried = []
+        for attempt in range(self.max_retries + 1):
+            try:
+                return load(index)
+            except VideoReadError as err:
+                tried.append(self.samples[index].path)
+                self._record_skip(err)
+                index = self.replacement_index(index, attempt)
+        raise RuntimeError(f"{type(self).__name__}: {len(tried)} samples in a row could not be decoded "
+                           f"(first ones: {tried[:3]}); is the data under {self.root!r} readable?")
+
+    def replacement_index(self, index: int, attempt: int) -> int:
+        """Another index than ``index``, a deterministic function of ``(seed, index, attempt)``."""
+        if len(self) == 1:
+            return index
+        other = int(np.random.default_rng((self.seed, index, attempt)).integers(len(self) - 1))
+        return other + (other >= index)
+
+    def get_item(self, index: int) -> dict:
+        """The item at ``index``; raises :class:`VideoReadError` instead of skipping."""
+        sample = self.samples[index]
+        return dict(video=self.load_clip(index), label=sample.label, caption=sample.caption, path=sample.path)
+
+    def load_clip(self, index: int, num_frames: int | None = None) -> Tensor:
+        """A transformed clip ``(3, T, H, W)`` of sample ``index`` (``T = num_frames``, default the dataset's)."""
+        return self.transform(self.decode(self.samples[index], num_frames or self.num_frames))
+
+    def decode(self, sample: VideoSample, num_frames: int) -> np.ndarray:
+        """uint8 frames ``(num_frames, H, W, 3)`` of a temporal crop of ``sample``."""
+        video = open_video(sample.path)
+        first, stop = 0, len(video)
+        if sample.start is not None or sample.end is not None:
+            if not video.fps:
+                raise VideoReadError(f"{sample.path!r}: no frame rate known, cannot cut the segment "
+                                     f"[{sample.start}, {sample.end}) s")
+            first = round((sample.start or 0.0) * video.fps)
+            stop = min(stop, round(sample.end * video.fps)) if sample.end is not None else stop
+        try:
+            offsets = sample_frame_indices(stop - first, num_frames, self.frame_interval, self.temporal_sampling)
+        except ValueError as err:
+            raise VideoReadError(f"{sample.path!r} is too short: {err}") from err
+        return read_frames(video, [first + i for i in offsets])
+
+    def _record_skip(self, err: VideoReadError) -> None:
+        worker = get_worker_info()
+        self._skips[0 if worker is None else 1 + worker.id % (COUNTER_SLOTS - 1)] += 1
+        count = self.skipped
+        where = f" (data-loader worker {worker.id})" if worker is not None else ""
+        logger.warning("%s: skipped a sample%s: %s; %d skipped so far", type(self).__name__, where, err, count)
+

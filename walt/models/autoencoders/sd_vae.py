@@ -1,0 +1,91 @@
+"""Per-frame 2-D VAE of Stable Diffusion (LAVITA §3: "a pre-trained variational autoencoder" encodes every frame;
+the SD latent scale 0.18215), wrapped to the walt autoencoder contract with ``(B, C, T, H, W)`` tensors.
+
+Weights come only from a local directory written by diffusers' ``save_pretrained`` (a pipeline directory with a
+``vae/`` subfolder works too); ``pretrained=None`` builds the SD-VAE architecture randomly initialised. Frames are
+encoded and decoded independently, ``chunk_size`` frames at a time, to bound memory.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL
+from einops import rearrange
+from torch import Tensor, nn
+
+from registry import AUTOENCODERS
+
+# The architecture of the SD 1.x / 2.x VAE (diffusers' AutoencoderKL defaults with the SD block widths).
+SD_VAE_CONFIG = dict(
+    in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, norm_num_groups=32, sample_size=256,
+    block_out_channels=(128, 256, 512, 512),
+    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+)
+
+
+@AUTOENCODERS.register_module()
+class SDVAE(nn.Module):
+    """LAVITA §3 per-frame autoencoder: diffusers ``AutoencoderKL`` (SD layout), latents scaled by 0.18215,
+    ``f_s = 8``, ``f_t = 1``, 4 channels. ``config`` overrides architecture keys when building without weights."""
+
+    # Every frame is encoded alone, so the first one is too (images and video frames share the latent space).
+    causal = True
+    temporal_factor = 1
+
+    def __init__(self, pretrained: str | None = None, scale_factor: float = 0.18215, chunk_size: int = 16,
+                 sample_posterior: bool = False, config: dict | None = None):
+        super().__init__()
+        if chunk_size < 1:
+            raise ValueError(f"SDVAE: chunk_size must be >= 1, got {chunk_size}")
+        if pretrained is None:
+            self.vae = AutoencoderKL(**{**SD_VAE_CONFIG, **(config or {})})
+        else:
+            if config:
+                raise ValueError("SDVAE: 'config' only applies when building without 'pretrained' weights")
+            self.vae = AutoencoderKL.from_pretrained(**_local_vae_dir(pretrained), local_files_only=True)
+        self.scale_factor = scale_factor
+        self.chunk_size = chunk_size
+        self.sample_posterior = sample_posterior
+        self.latent_channels = self.vae.config.latent_channels
+        self.spatial_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def latent_grid(self, t: int, h: int, w: int) -> tuple[int, int, int]:
+        if h % self.spatial_factor or w % self.spatial_factor:
+            raise ValueError(f"SDVAE: H={h}, W={w} must be multiples of {self.spatial_factor}")
+        return t, h // self.spatial_factor, w // self.spatial_factor
+
+    def encode(self, x: Tensor, sample: bool | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """Pixels ``(B, 3, T, H, W)`` in ``[-1, 1]`` → scaled latents ``(B, 4, T, H/8, W/8)`` (posterior mean unless
+        ``sample``)."""
+        if x.ndim != 5 or x.shape[1] != 3:
+            raise ValueError(f"SDVAE.encode: expected pixels (B, 3, T, H, W), got shape {tuple(x.shape)}")
+        self.latent_grid(*x.shape[2:])
+        use_sample = self.sample_posterior if sample is None else sample
+        frames = rearrange(x, "b c t h w -> (b t) c h w")
+        latents = []
+        for chunk in frames.split(self.chunk_size):
+            dist = self.vae.encode(chunk).latent_dist
+            latents.append(dist.sample(generator) if use_sample else dist.mean)
+        z = torch.cat(latents) * self.scale_factor
+        return rearrange(z, "(b t) c h w -> b c t h w", b=x.shape[0])
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Scaled latents ``(B, 4, T, h, w)`` → pixels ``(B, 3, T, 8h, 8w)``."""
+        if z.ndim != 5 or z.shape[1] != self.latent_channels:
+            raise ValueError(f"SDVAE.decode: expected latents (B, {self.latent_channels}, T, h, w), "
+                             f"got shape {tuple(z.shape)}")
+        frames = rearrange(z, "b c t h w -> (b t) c h w") / self.scale_factor
+        x = torch.cat([self.vae.decode(chunk).sample for chunk in frames.split(self.chunk_size)])
+        return rearrange(x, "(b t) c h w -> b c t h w", b=z.shape[0])
+
+
+def _local_vae_dir(path: str) -> dict:
+    """``from_pretrained`` arguments for a local VAE directory or a pipeline directory holding ``vae/``."""
+    root = Path(path)
+    if (root / "config.json").is_file():
+        return dict(pretrained_model_name_or_path=str(root))
+    if (root / "vae" / "config.json").is_file():
+        return dict(pretrained_model_name_or_path=str(root), subfolder="vae")
+    raise FileNotFoundError(f"SDVAE: {root} is not a local diffusers AutoencoderKL directory (no config.json in it "
+                            f"or in {root / 'vae'}); pass a directory written by save_pretrained")
