@@ -1,7 +1,8 @@
 """Benchmark: can the data pipeline feed the CPU demo? Decoded + augmented clips/s against what training consumes.
 
-1. data: clips/s out of ``build_dataloader`` (2 workers) on the demo videos (tools/make_demo_data.py) at the demo
-   data config (configs/_base_/data/demo.py: 8 frames every 2nd frame at 32×32, batch 8), after a warm-up batch;
+1. data: clips/s out of ``build_dataloader`` (2 workers) on the demo videos (tools/make_demo_data.py) with the data
+   settings of ``--config``, or else of configs/_base_/data/demo.py (8 frames every 2nd frame at 32×32, batch 8),
+   after a warm-up batch;
 2. consumption: batch size / median time of one training step (forward, backward, AdamW) of the demo model:
    ``--config``'s model (default configs/demo/walt_demo.py when present), else a tiny pixel-space W.A.L.T
    backbone (depth 4, width 64, patch 4), or ``--step-time`` seconds if given;
@@ -12,6 +13,7 @@ Target: data ≥ 2× consumption. The workers and the model share the machine's 
 Example::
 
     python benchmarks/data_throughput.py                       # ~1 min on 2 cores; makes demo data in a temp dir if needed
+    python benchmarks/data_throughput.py --config configs/demo/walt_t2v_demo.py
     python benchmarks/data_throughput.py --data data/demo --workers 2 --batches 40 --step-time 0.25
 """
 from __future__ import annotations
@@ -114,16 +116,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.path.join(REPO, "data", "demo"),
                         help="demo data root; generated in a temp dir when it does not exist")
-    parser.add_argument("--data-config", default=os.path.join(REPO, "configs", "_base_", "data", "demo.py"))
+    parser.add_argument("--data-config", default=os.path.join(REPO, "configs", "_base_", "data", "demo.py"),
+                        help="data config used without --config")
     parser.add_argument("--config", default=DEMO_MODEL_CONFIG if os.path.exists(DEMO_MODEL_CONFIG) else None,
-                        help="training config whose model is timed (default: configs/demo/walt_demo.py if present)")
+                        help="training config whose model and data are timed (default: configs/demo/walt_demo.py "
+                             "if present)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batches", type=int, default=40, help="timed data batches")
     parser.add_argument("--steps", type=int, default=4, help="timed training steps (alone and fed)")
     parser.add_argument("--step-time", type=float, default=None, help="seconds per training step (skip timing)")
     args = parser.parse_args()
 
-    data = Config.fromfile(args.data_config).data
+    data = Config.fromfile(args.config or args.data_config).data
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data
         if not os.path.exists(os.path.join(root, "ucfTrainTestlist", "classInd.txt")):

@@ -26,8 +26,9 @@ def encode_flops(frames: int, size: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="example: python benchmarks/vae_encode.py --repeats 2 --threads 2  # 17x128x128")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: python benchmarks/vae_encode.py --repeats 2 --threads 2  # 17x128x128 clips")
     parser.add_argument("--frames", type=int, default=17)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2, help="timed encodes per precision")

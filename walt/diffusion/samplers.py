@@ -47,7 +47,7 @@ class Sampler(ABC):
              generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """One reverse step from index ``i`` of the (respaced) ``diffusion``: ``(x_{i−1}, x̂_0)``."""
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(self, diffusion: GaussianDiffusion, model_fn: ModelFn, shape: tuple[int, ...], *,
                generator: torch.Generator | None = None, device: torch.device | str = "cpu",
                noise: Tensor | None = None, self_condition: bool = False,

@@ -100,8 +100,8 @@ class CausalVAE3D(nn.Module):
     blocks per level, temporal downsampling in the last two downsamples → ``f_s = 8``, ``f_t = 4``, ``c = 8``).
 
     ``pretrained``: a local file holding this model's ``state_dict``, a walt trainer checkpoint of
-    ``AutoencoderTraining`` (its ``model`` weights under ``autoencoder.``) or that trainer's work dir. ``chunk_size`` bounds memory by
-    encoding/decoding that many clips at a time.
+    ``AutoencoderTraining`` (its ``model`` weights under ``autoencoder.``) or that trainer's work dir.
+    ``chunk_size`` bounds memory by encoding/decoding that many clips at a time.
     """
 
     causal = True

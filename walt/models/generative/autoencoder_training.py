@@ -29,6 +29,7 @@ from walt.models.autoencoders.discriminator import PatchDiscriminator3D
 
 logger = logging.getLogger(__name__)
 _RECONSTRUCTION = {"l1": F.l1_loss, "l2": F.mse_loss}
+DISCRIMINATOR_DEFAULTS = dict(base_channels=64, num_layers=3)
 
 
 @MODELS.register_module()
@@ -43,8 +44,8 @@ class AutoencoderTraining(nn.Module):
 
     def __init__(self, autoencoder: dict, reconstruction_loss: str = "l1", kl_weight: float = 1e-6,
                  perceptual: dict | None = None, perceptual_weight: float = 1.0,
-                 discriminator: dict | None = None, adversarial_weight: float = 0.1, adaptive_weight: bool = True,
-                 disc_start: int = 50000):
+                 discriminator: dict | None = DISCRIMINATOR_DEFAULTS, adversarial_weight: float = 0.1,
+                 adaptive_weight: bool = True, disc_start: int = 50000):
         super().__init__()
         if reconstruction_loss not in _RECONSTRUCTION:
             raise ValueError(f"AutoencoderTraining: reconstruction_loss must be one of {sorted(_RECONSTRUCTION)}, "
@@ -62,7 +63,7 @@ class AutoencoderTraining(nn.Module):
             self.perceptual = None
             logger.warning("AutoencoderTraining: perceptual loss is OFF (no perceptual.vgg_weights file given)")
         self.perceptual_weight = perceptual_weight
-        self.discriminator = PatchDiscriminator3D(**discriminator) if discriminator is not None else None
+        self.discriminator = None if discriminator is None else PatchDiscriminator3D(**discriminator)
         self.adversarial_weight = adversarial_weight
         self.adaptive_weight = adaptive_weight
         self.disc_start = disc_start

@@ -290,7 +290,7 @@ class LatentDiffusion(nn.Module):
     # ===========================================================================================================
     # sampling
     # ===========================================================================================================
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(self, num: int, *, y: Tensor | Sequence[int] | int | None = None, prompts: Sequence[str] | None = None,
                text: dict[str, Tensor] | None = None, steps: int = 50, cfg_scale: float = 1.0,
                sampler: Sampler | dict | None = None, generator: torch.Generator | None = None, decode: bool = True,
