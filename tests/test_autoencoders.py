@@ -125,7 +125,7 @@ def test_training_lowers_reconstruction_error_at_least_8x():
         type="AutoencoderTraining",
         autoencoder=dict(type="CausalVAE3D", latent_channels=4, base_channels=8, channel_multipliers=(1, 2, 2),
                          num_res_blocks=1, temporal_downsample=(False, True), num_mid_blocks=1, num_groups=4),
-        discriminator=dict(base_channels=8, num_layers=2), disc_start=120))
+        discriminator=dict(base_channels=8, num_layers=2), disc_start=100))
     train, held_out = moving_blobs(64, seed=0), moving_blobs(8, seed=1)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -133,14 +133,14 @@ def test_training_lowers_reconstruction_error_at_least_8x():
         return (model.reconstruct(held_out) - held_out).abs().mean().item()
 
     before = error()
-    for step in range(200):
+    for step in range(150):
         out = model(dict(video=train[torch.randint(0, 64, (8,))]))
         optimizer.zero_grad()
         out["loss"].backward()
         optimizer.step()
     after = error()
-    assert "disc_loss" in out and int(model.step) == 200
-    assert before / after >= 8.0, (before, after)   # measured: 0.582 -> 0.041 (14.3x)
+    assert "disc_loss" in out and int(model.step) == 150
+    assert before / after >= 800.0, (before, after)   # measured: 0.582 -> 0.041 (14.3x)
 
 
 def test_each_gan_player_gets_only_its_own_gradient():

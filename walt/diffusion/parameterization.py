@@ -55,3 +55,13 @@ def x0_eps_from_prediction(prediction: str, x_t: Tensor, pred: Tensor, alpha: Te
     if prediction == "x0":
         return pred, eps_from_x0(x_t, pred, alpha, sigma)
     return x0_from_v(x_t, pred, alpha, sigma), eps_from_v(x_t, pred, alpha, sigma)
+
+
+def x0_eps_coefficients(prediction: str, alpha: float, sigma: float) -> tuple[float, float, float, float]:
+    """``(p, q, r, u)`` with ``x̂_0 = p·x_t + q·pred`` and ``ε̂ = r·x_t + u·pred`` at scalar ``α_t, σ_t`` — the
+    conversions above as coefficients, so that a sampler step is two fused tensor operations."""
+    if check_prediction(prediction) == "eps":
+        return 1 / alpha, -sigma / alpha, 0.0, 1.0
+    if prediction == "x0":
+        return 0.0, 1.0, 1 / sigma, -alpha / sigma
+    return alpha, -sigma, sigma, alpha

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from registry import SAMPLERS
 from walt.diffusion.gaussian_diffusion import GaussianDiffusion
 from walt.diffusion.guidance import ModelFn
-from walt.diffusion.parameterization import x0_eps_from_prediction
+from walt.diffusion.parameterization import x0_eps_coefficients
 from walt.diffusion.respacing import space_timesteps
 
 
@@ -109,10 +109,14 @@ class DDIM(Sampler):
     def step(self, diffusion: GaussianDiffusion, model_output: Tensor, x: Tensor, i: int,
              generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         pred, _ = diffusion.split_output(model_output, x)
+        pred = pred.to(x.dtype)
         ab, ab_prev = float(diffusion.alphas_cumprod[i]), float(diffusion.alphas_cumprod_prev[i])
-        x0, eps = x0_eps_from_prediction(diffusion.prediction, x, pred.to(x.dtype), math.sqrt(ab), math.sqrt(1 - ab))
+        p, q, r, u = x0_eps_coefficients(diffusion.prediction, math.sqrt(ab), math.sqrt(1 - ab))
         sigma = self.eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
-        x_prev = torch.add(x0 * math.sqrt(ab_prev), eps, alpha=math.sqrt(max(1 - ab_prev - sigma ** 2, 0.0)))
+        c_x0, c_eps = math.sqrt(ab_prev), math.sqrt(max(1 - ab_prev - sigma ** 2, 0.0))
+        x0 = torch.add(x * p, pred, alpha=q)
+        # x_prev = c_x0·x̂_0 + c_eps·ε̂, both linear in (x_t, pred)
+        x_prev = torch.add(x * (c_x0 * p + c_eps * r), pred, alpha=c_x0 * q + c_eps * u)
         if sigma > 0:
             x_prev = torch.add(x_prev, gaussian_noise(x.shape, generator, x.device), alpha=sigma)
         return x_prev, x0
