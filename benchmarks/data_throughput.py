@@ -12,7 +12,7 @@ Target: data ≥ 2× consumption. The workers and the model share the machine's 
 
 Example::
 
-    python benchmarks/data_throughput.py                       # ~1 min on 2 cores; makes demo data in a temp dir if needed
+    python benchmarks/data_throughput.py       # ~1 min on 2 cores; makes demo data in a temp dir if needed
     python benchmarks/data_throughput.py --config configs/demo/walt_t2v_demo.py
     python benchmarks/data_throughput.py --data data/demo --workers 2 --batches 40 --step-time 0.25
 """

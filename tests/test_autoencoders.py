@@ -119,8 +119,17 @@ def moving_blobs(n: int, seed: int, t: int = 5, size: int = 16) -> torch.Tensor:
     return torch.stack(clips)
 
 
-def test_training_lowers_reconstruction_error_at_least_8x():
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: the GAN phase is chaotic, so keep float reduction order fixed."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_training_lowers_reconstruction_error_at_least_8x(one_thread):
+    """150 Adam steps (L1 + KL, the 3-D discriminator from step 100) on demo-like moving blobs, 5×16×16 clips."""
     model = MODELS.build(dict(
         type="AutoencoderTraining",
         autoencoder=dict(type="CausalVAE3D", latent_channels=4, base_channels=8, channel_multipliers=(1, 2, 2),
@@ -133,14 +142,14 @@ def test_training_lowers_reconstruction_error_at_least_8x():
         return (model.reconstruct(held_out) - held_out).abs().mean().item()
 
     before = error()
-    for step in range(150):
+    for _ in range(150):
         out = model(dict(video=train[torch.randint(0, 64, (8,))]))
         optimizer.zero_grad()
         out["loss"].backward()
         optimizer.step()
     after = error()
     assert "disc_loss" in out and int(model.step) == 150
-    assert before / after >= 800.0, (before, after)   # measured: 0.582 -> 0.041 (14.3x)
+    assert before / after >= 8.0, (before, after)   # measured: 0.582 -> 0.043 (13.4x)
 
 
 def test_each_gan_player_gets_only_its_own_gradient():

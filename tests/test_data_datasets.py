@@ -30,7 +30,7 @@ def demo_root(tmp_path_factory):
     return str(out)
 
 
-def test_make_demo_data_writes_the_ucf101_layout(demo_root, capsys):
+def test_make_demo_data_writes_the_ucf101_layout(demo_root):
     lists = os.path.join(demo_root, "ucfTrainTestlist")
     assert open(os.path.join(lists, "classInd.txt")).read().split() == ["1", "MoveRight", "2", "MoveLeft", "3",
                                                                          "MoveUp", "4", "MoveDown"]

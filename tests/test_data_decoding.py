@@ -79,3 +79,15 @@ def test_too_short_video_is_skipped(tmp_path):
     with pytest.raises(RuntimeError, match="could not be decoded"):
         dataset[0]
     assert dataset.skipped == dataset.max_retries + 1
+
+
+def test_gif_that_decord_rejects_falls_back_to_pyav(tmp_path):
+    # decord raises DECORDError (not a RuntimeError) on PIL-written GIFs; the reader must fall back to PyAV.
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)) for _ in range(4)]
+    path = str(tmp_path / "clip.gif")
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    video = open_video(path)
+    assert isinstance(video, PyAVVideo) and len(video) == 4

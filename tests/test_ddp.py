@@ -1,5 +1,6 @@
-"""``torchrun --nproc_per_node 2`` on CPU (gloo): DDP keeps both ranks' weights identical, and FSDP (sharded
-weights, gradients and optimizer state) trains to the same weights as DDP from the same seed and data."""
+"""``torchrun --nproc_per_node 2`` on CPU (gloo): DDP keeps both ranks' weights identical and resumes exactly, and
+FSDP (sharded weights, gradients and optimizer state) trains to the same weights as DDP from the same seed and data."""
+import json
 import os
 import subprocess
 import sys
@@ -11,19 +12,19 @@ from engine_tiny import write_config
 
 REPO = Path(__file__).resolve().parents[1]
 
-# one torchrun launch trains each config in turn (process start-up dominates the test's time)
+# one torchrun launch runs every job in turn (process start-up dominates the test's time)
 WORKER = """
-import sys, torch
+import json, sys, torch
 from walt.engine.config import load_config
 from walt.engine.distributed import unwrap
 from walt.engine.trainer import Trainer
-for config, work_dir in zip(sys.argv[1::2], sys.argv[2::2]):
-    trainer = Trainer(load_config(config), work_dir=work_dir)
+for job in json.loads(sys.argv[1]):
+    trainer = Trainer(load_config(job["config"], job["options"]), work_dir=job["work_dir"], resume=job["resume"])
     losses = trainer.train()
     model = {k: v.full_tensor() if hasattr(v, "full_tensor") else v
              for k, v in unwrap(trainer.model).state_dict().items()}
     torch.save(dict(model=model, ema=trainer.ema.state_dict(), losses=losses),
-               f"{work_dir}/rank{trainer.dist.rank}.pth")
+               f"{job['work_dir']}/rank{trainer.dist.rank}_{job['name']}.pth")
 trainer.close()
 """
 
@@ -35,11 +36,16 @@ def test_ddp_ranks_agree_and_fsdp_matches_ddp(tmp_path):
     (tmp_path / "worker.py").write_text(WORKER)
     env = dict(os.environ, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]))
-    args = [str(a) for p in configs for a in (configs[p], tmp_path / p)]
+    jobs = [dict(name=p, config=str(configs[p]), work_dir=str(tmp_path / p), options=None, resume=False)
+            for p in configs]
+    jobs += [dict(name=f"split{i}", config=str(configs["ddp"]), work_dir=str(tmp_path / "split"),
+                  options={"max_steps": steps}, resume=i == 1) for i, steps in enumerate((2, 3))]
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                             str(tmp_path / "worker.py"), *args], capture_output=True, text=True, env=env, timeout=120)
+                             str(tmp_path / "worker.py"), json.dumps(jobs)],
+                            capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = {p: [torch.load(tmp_path / p / f"rank{r}.pth", weights_only=False) for r in range(2)] for p in configs}
+    runs = {job["name"]: [torch.load(f"{job['work_dir']}/rank{r}_{job['name']}.pth", weights_only=False)
+                          for r in range(2)] for job in jobs}
 
     ddp = runs["ddp"]
     for part in ("model", "ema"):
@@ -60,5 +66,10 @@ def test_ddp_ranks_agree_and_fsdp_matches_ddp(tmp_path):
     for key, value in fsdp["model"].items():
         if key in fsdp_saved["model"]:
             assert torch.equal(fsdp_saved["model"][key], value), key  # the gathered full weights were saved
+    # stopping at step 2 and resuming with two processes continues exactly (every rank's RNG, sampler epoch/offset)
+    split = runs["split0"][0]["losses"] + runs["split1"][0]["losses"]
+    assert split == ddp[0]["losses"]
+    for key, value in ddp[0]["model"].items():
+        assert torch.equal(runs["split1"][0]["model"][key], value) and torch.equal(runs["split1"][1]["model"][key], value)
     for p in configs:
         assert f"world size 2, device cpu, precision fp32, parallel {p}" in (tmp_path / p / "train.log").read_text()

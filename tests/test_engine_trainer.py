@@ -38,7 +38,8 @@ def test_checkpoint_holds_trainable_weights_only_and_optimizer_sees_only_them(tm
     assert sorted(state["model"]) == ["mlp.0.bias", "mlp.0.weight", "mlp.2.bias", "mlp.2.weight"]
     assert sorted(state["ema"]) == sorted(state["model"])
     assert {"model", "ema", "optimizer", "scheduler", "step", "rng", "config", "data"} <= set(state)
-    assert sum(p.numel() for g in trainer.optimizer.param_groups for p in g["params"]) == 96 * 16 + 16 + 16 * 96 + 96  # dim 3*2*4*4 = 96
+    dim = 3 * 2 * 4 * 4
+    assert sum(p.numel() for g in trainer.optimizer.param_groups for p in g["params"]) == dim * 16 + 16 + 16 * dim + dim
     assert state["config"]["model"]["type"] == "EngineTinyMLP" and state["step"] == 2
 
 

@@ -93,5 +93,7 @@ def test_sample_tool_rejects_mismatched_checkpoint_and_bad_arguments(checkpoint,
     with pytest.raises(ValueError, match="one per video"):
         tool.main([str(cfg_path), "--checkpoint", str(ckpt), "--num", "3", "--class", "0", "1", "--steps", "1",
                    "--out", str(tmp_path / "o")])
+    assert tool.parse_args(["c.py", "--checkpoint", "x", "--no-ema"]).use_ema is False
+    assert tool.parse_args(["c.py", "--checkpoint", "x"]).use_ema is True
     with pytest.raises(SystemExit):
         tool.parse_args(["--help"])

@@ -48,8 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", action="store_true", help="also write all videos tiled into grid.mp4 / grid.gif")
     p.add_argument("--fps", type=int, default=8)
-    p.add_argument("--use-ema", action=argparse.BooleanOptionalAction, default=True,
-                   help="sample with the EMA weights (default) or the raw training weights (--no-use-ema)")
+    p.add_argument("--use-ema", dest="use_ema", action="store_true", default=True,
+                   help="sample with the EMA weights (the default)")
+    p.add_argument("--no-ema", dest="use_ema", action="store_false", help="sample with the raw training weights")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")

@@ -14,8 +14,9 @@ from walt.data.video_io import is_image_file, natural_key, read_image
 
 @DATASETS.register_module()
 class ImageFolder(VideoDataset):
-    """ImageNet layout ``root/<class>/<image>``: labels are the sorted class-folder indices, captions the folder
-    names; items are ``video`` ``(3, 1, H, W)``. Default 256×256 (W.A.L.T Table 2), center crop, flip 0.5."""
+    """W.A.L.T §5.1 ImageNet, layout ``root/<class>/<image>``: labels are the sorted class-folder indices,
+    captions the folder names; items are ``video`` ``(3, 1, H, W)``. Default 256×256 (W.A.L.T Table 2), center
+    crop, flip 0.5."""
 
     def __init__(self, root: str, resolution: int | tuple[int, int] = 256, **kwargs):
         check_root(root, "ImageFolder")

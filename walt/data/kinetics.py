@@ -20,7 +20,8 @@ def _seconds(row: dict[str, str], name: str) -> float | None:
 
 @DATASETS.register_module()
 class Kinetics600(VideoDataset):
-    """Kinetics clips listed in a CSV (``annotations``, relative to ``root`` unless absolute). Accepted columns:
+    """W.A.L.T §5.1 frame prediction data: Kinetics clips listed in a CSV (``annotations``, relative to ``root``
+    unless absolute). Accepted columns:
 
     * ``label`` (required): class name (classes = the sorted distinct names) or integer class index;
     * either ``path``: the video file relative to ``root``, with optional ``start``/``end`` in seconds selecting

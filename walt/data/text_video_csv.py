@@ -10,9 +10,10 @@ from walt.data.video_dataset import VideoDataset, VideoSample
 
 @DATASETS.register_module()
 class TextVideoCSV(VideoDataset):
-    """Rows ``path,caption`` (optional integer ``label`` column, else 0) of the CSV ``csv`` (relative to
-    ``root`` unless absolute); ``path`` is a video file or frame folder relative to ``root``. Rows whose file is
-    missing are left out with one log line. Defaults: W.A.L.T's 17×128×128 base-model clips."""
+    """W.A.L.T §5.3 text–video pairs: rows ``path,caption`` (optional integer ``label`` column, else 0) of the
+    CSV ``csv`` (relative to ``root`` unless absolute); ``path`` is a video file or frame folder relative to
+    ``root``. Rows whose file is missing are left out with one log line. Defaults: W.A.L.T's 17×128×128
+    base-model clips."""
 
     def __init__(self, root: str, csv: str = "captions.csv", num_frames: int = 17, frame_interval: int = 1,
                  resolution: int | tuple[int, int] = 128, **kwargs):

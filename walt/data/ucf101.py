@@ -45,9 +45,10 @@ def read_split_list(path: str) -> list[str]:
 
 @DATASETS.register_module()
 class UCF101(VideoDataset):
-    """UCF-101 in its official layout ``root/<ClassName>/v_<ClassName>_gXX_cYY.avi`` with the split files
-    ``<split_dir>/{classInd.txt, trainlistXX.txt, testlistXX.txt}`` (``split_dir`` relative to ``root`` unless
-    absolute). Labels are classInd's 1-based indices minus one; captions are the class names in words.
+    """W.A.L.T §5.1 / LAVITA §4 UCF-101, in its official layout ``root/<ClassName>/v_<ClassName>_gXX_cYY.avi``
+    with the split files ``<split_dir>/{classInd.txt, trainlistXX.txt, testlistXX.txt}`` (``split_dir``
+    relative to ``root`` unless absolute). Labels are classInd's 1-based indices minus one; captions are the class
+    names in words.
     ``split``: ``"train"``, ``"test"`` or ``"all"`` (LAVITA). Listed ``.avi`` files re-encoded under another
     video extension are found too. Defaults: W.A.L.T's 17×128×128 clips."""
 

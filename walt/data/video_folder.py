@@ -24,8 +24,9 @@ def find_videos(root: str) -> list[str]:
 
 @DATASETS.register_module()
 class VideoFolder(VideoDataset):
-    """A folder of videos, or of frame folders, without labels (every item has label 0 and an empty caption).
-    Defaults: LAVITA's 16 frames at 256×256 (the sampling interval is a config choice)."""
+    """LAVITA §4 unconditional datasets: a folder of videos, or of frame folders, without labels (every item has
+    label 0 and an empty caption). Defaults: LAVITA's 16 frames at 256×256 (the sampling interval is a config
+    choice)."""
 
     def __init__(self, root: str, num_frames: int = 16, frame_interval: int = 1,
                  resolution: int | tuple[int, int] = 256, **kwargs):

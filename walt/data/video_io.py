@@ -13,6 +13,7 @@ from typing import Sequence
 import av
 import decord
 import numpy as np
+from decord._ffi.base import DECORDError
 from PIL import Image, UnidentifiedImageError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".gif")
@@ -109,7 +110,8 @@ class PyAVVideo:
 
 
 # decord raises its own DECORDError (a RuntimeError) and sometimes a plain RuntimeError or ValueError.
-_DECODER_ERRORS = (RuntimeError, ValueError, OSError, IndexError, av.error.FFmpegError)
+# decord's DECORDError derives from Exception only, so it is named explicitly.
+_DECODER_ERRORS = (RuntimeError, ValueError, OSError, IndexError, av.error.FFmpegError, DECORDError)
 
 
 def open_video(path: str) -> DecordVideo | PyAVVideo | FrameFolderVideo:

@@ -140,7 +140,8 @@ def _check_key_exists(cfg: Config, key: str, allow_none_leaf: bool = False) -> N
                 accepted = _accepted_kwargs(node["type"])
                 if accepted is None or part in accepted:
                     return
-                raise ConfigError(_unknown_message(key, part, set(node.keys()) | accepted, f"{where} has no key {part!r}"))
+                raise ConfigError(_unknown_message(key, part, set(node.keys()) | accepted,
+                                                   f"{where} has no key {part!r}"))
             raise ConfigError(_unknown_message(key, part, set(node.keys()), f"{where} has no key {part!r}"))
         if isinstance(node, (list, tuple)):
             if part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):

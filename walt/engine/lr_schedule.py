@@ -18,7 +18,8 @@ class WarmupSchedule:
             raise ValueError(f"lr_schedule.decay must be None or 'cosine', got {decay!r}")
         if decay == "cosine" and not total_steps:
             raise ValueError("lr_schedule.decay='cosine' needs total_steps (max_steps) > 0")
-        self.warmup_steps, self.decay, self.total_steps, self.min_lr_ratio = warmup_steps, decay, total_steps, min_lr_ratio
+        self.warmup_steps, self.decay = warmup_steps, decay
+        self.total_steps, self.min_lr_ratio = total_steps, min_lr_ratio
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:

@@ -88,14 +88,13 @@ class Trainer:
         self.data = ResumableLoader(_build("data", loader), seed=self.seed)
 
         # ---- state from a checkpoint -------------------------------------------------------------------------
-        self.step, history = 0, []
-        self.resumed_from = None
+        self.step, history, source = 0, [], None
         if resume:
-            path = latest_checkpoint(self.work_dir) if resume is True else Path(resume)
-            history = self._load(path, full=True)
-            self.resumed_from = path
+            source = latest_checkpoint(self.work_dir) if resume is True else Path(resume)
+            history = self._load(source, full=True)
         elif load_from:
-            self._load(Path(load_from), full=False)
+            source = Path(load_from)
+            self._load(source, full=False)
 
         # ---- reporting (rank 0) ------------------------------------------------------------------------------
         try:
@@ -107,6 +106,8 @@ class Trainer:
         self.log = RunLogger(self.work_dir, cfg, active=self.dist.is_main, total_steps=self.max_steps,
                              start_step=self.step, resumed=bool(resume))
         self.log.history = history
+        if source is not None:
+            self.log.text(f"{'resumed from' if resume else 'weights loaded from'} {source}")
         self.log.text(f"world size {self.dist.world_size}, device {self.device}, precision {self.precision.name}, "
                       f"parallel {self.parallel if self.dist.distributed else 'none'}")
         self.log.parameters(unwrap(self.model))
@@ -142,7 +143,8 @@ class Trainer:
                 if stop or self.step % ckpt_interval == 0 or self.step == self.max_steps:
                     self._save()
                 if stop:
-                    self.log.text(f"received {signal.Signals(stop).name} at step {self.step}: checkpoint saved, exiting")
+                    self.log.text(f"received {signal.Signals(stop).name} at step {self.step}: "
+                                  "checkpoint saved, exiting")
                     break
         except NonFiniteLossError as err:
             self.log.text(f"error: {err}")

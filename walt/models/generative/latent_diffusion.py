@@ -307,8 +307,9 @@ class LatentDiffusion(nn.Module):
         ``cfg_scale`` guides every condition the model was trained to drop (labels / text with
         ``cond_dropout_prob > 0``; ``c_fp`` with ``0 < frame_prediction_prob < 1``, null = zero ``c_fp``)."""
         device = self.device
-        shape = self._sample_shape(num, cond_latent, lowres)
-        cond, null, shared = self._sample_conditions(num, y, prompts, text, generator)
+        shape = self._sample_shape(num, lowres)
+        cond, null = self._sample_conditions(num, y, prompts, text, generator)
+        shared: dict[str, Tensor] = {}  # unguided inputs, the same in both halves of a guided batch
         observed = None
         if cond_latent is not None:
             observed, c_fp = self._observed(cond_latent.to(device).float(), shape)
@@ -340,7 +341,7 @@ class LatentDiffusion(nn.Module):
             return z
         return self.autoencoder.decode(z).float().clamp(-1.0, 1.0)
 
-    def _sample_shape(self, num: int, cond_latent: Tensor | None, lowres: Tensor | None) -> tuple[int, ...]:
+    def _sample_shape(self, num: int, lowres: Tensor | None) -> tuple[int, ...]:
         c = self.autoencoder.latent_channels
         if lowres is not None:
             if lowres.dim() != 5 or lowres.shape[:2] != (num, c):
@@ -366,8 +367,8 @@ class LatentDiffusion(nn.Module):
         num_observed = torch.full((num,), k, device=cond_latent.device)
         return (z_obs, observed_mask(num_observed, t)), frame_prediction_condition(z_obs, num_observed)
 
-    def _sample_conditions(self, num: int, y, prompts, text, generator) -> tuple[dict, dict, dict]:
-        """Conditional, null and shared (unguided) keyword inputs of the backbone."""
+    def _sample_conditions(self, num: int, y, prompts, text, generator) -> tuple[dict, dict]:
+        """Conditional and null keyword inputs of the backbone (labels, text)."""
         device = self.device
         if self.num_classes is not None and y is None:
             y = torch.randint(self.num_classes, (num,), generator=generator,
@@ -390,7 +391,7 @@ class LatentDiffusion(nn.Module):
             raise ValueError("LatentDiffusion.sample: prompts/text given but the backbone is not text-conditional")
         cond = self._condition_kwargs(y, text)
         null_y, null_text = self._null_conditions(y, text, torch.ones(num, dtype=torch.bool, device=device))
-        return cond, self._condition_kwargs(null_y, null_text), {}
+        return cond, self._condition_kwargs(null_y, null_text)
 
     def _guided_keys(self, frame_prediction: bool) -> set[str]:
         """Backbone inputs whose null version the model was trained on."""
