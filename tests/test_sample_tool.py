@@ -97,3 +97,16 @@ def test_sample_tool_rejects_mismatched_checkpoint_and_bad_arguments(checkpoint,
     assert tool.parse_args(["c.py", "--checkpoint", "x"]).use_ema is True
     with pytest.raises(SystemExit):
         tool.parse_args(["--help"])
+
+
+def test_video_io_grid_layout_and_odd_sizes(tmp_path):
+    from walt.utils.video_io import make_grid, to_uint8_frames, write_video
+    videos = torch.arange(3.0).view(3, 1, 1, 1, 1).expand(3, 3, 2, 4, 5) / 3
+    grid = make_grid(videos, nrow=2, padding=1)
+    assert grid.shape == (3, 2, 1 + 2 * 5, 1 + 2 * 6)
+    assert torch.equal(grid[:, :, 6:10, 1:6], videos[2]) and grid[0, 0, 0, 0] == -1.0  # row 2, column 1; padding
+    assert to_uint8_frames(torch.ones(3, 1, 2, 2)).max() == 255 and to_uint8_frames(-torch.ones(3, 1, 2, 2)).max() == 0
+    write_video(tmp_path / "odd.mp4", torch.zeros(3, 3, 15, 17))  # yuv420p needs even sizes: padded by one pixel
+    assert read_video(tmp_path / "odd.mp4").shape == (3, 16, 18, 3)
+    with pytest.raises(ValueError, match="3, T, H, W"):
+        to_uint8_frames(torch.zeros(4, 2, 2, 2))

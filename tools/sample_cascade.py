@@ -63,11 +63,11 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  python tools/sample_cascade.py --prompt 'a red square moving left' \\\n"
                "      --configs configs/demo/walt_t2v_demo.py configs/demo/walt_t2v_sr_demo.py \\\n"
-               "      --checkpoints work_dirs/walt_t2v_demo/latest.pth work_dirs/walt_t2v_sr_demo/latest.pth \\\n"
-               "      --cfg-scale 3 2 --steps 25 --out samples/cascade")
+               "      --checkpoints work_dirs/walt_t2v_demo work_dirs/walt_t2v_sr_demo --cfg-scale 3 1 --steps 25 \\\n"
+               "      --out samples/cascade")
     parser.add_argument("--prompt", nargs="+", required=True, help="one or more prompts (one video each)")
     parser.add_argument("--configs", nargs="+", required=True, help="base config, then one per SR stage")
-    parser.add_argument("--checkpoints", nargs="+", required=True, help="one checkpoint per config")
+    parser.add_argument("--checkpoints", nargs="+", required=True, help="one checkpoint file or work dir (its latest) per config")
     parser.add_argument("--cfg-scale", type=float, nargs="+", default=[1.0],
                         help="classifier-free guidance scale, one value or one per stage (default 1)")
     parser.add_argument("--steps", type=int, nargs="+", default=[50], help="DDIM steps, one or per stage (50)")

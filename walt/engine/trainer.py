@@ -63,6 +63,10 @@ class Trainer:
         model = _build("model", lambda: MODELS.build(_require(cfg, "model")))
         if cfg.get("grad_checkpointing", False):
             _enable_grad_checkpointing(model)
+        self.sample_interval = int((cfg.get("sample") or {}).get("interval") or 0)
+        if self.sample_interval and not hasattr(model, "sample"):
+            raise ConfigError(f"sample.interval={self.sample_interval} but {type(model).__name__} has no sample(); "
+                              "set sample.interval=0")
         self.precision = resolve_precision(cfg.get("precision", "bf16"), self.device)
         self.parallel = cfg.get("parallel", "ddp")
         self.model = wrap_model(model.to(self.device).train(), self.parallel, self.dist)
@@ -122,7 +126,6 @@ class Trainer:
         ranks). Raises :class:`NonFiniteLossError` naming the step if the loss or gradient norm is NaN/inf."""
         cfg = self.cfg
         log_interval, ckpt_interval = int(cfg.get("log_interval", 10)), int(cfg.get("ckpt_interval", 1000))
-        sample_interval = int((cfg.get("sample") or {}).get("interval") or 0)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         losses: list[float] = []
         window: dict[str, list[float]] = {}
@@ -138,7 +141,7 @@ class Trainer:
                     self.log.scalars(self.step, {k: sum(v) / len(v) for k, v in window.items()},
                                      self.batch_size * self.dist.world_size)
                     window = {}
-                if sample_interval and self.step % sample_interval == 0:
+                if self.sample_interval and self.step % self.sample_interval == 0:
                     self._sample()
                 if stop or self.step % ckpt_interval == 0 or self.step == self.max_steps:
                     self._save()
@@ -199,7 +202,7 @@ class Trainer:
     # ===========================================================================================================
 
     def _sample(self) -> None:
-        """``sample.num`` videos with the EMA weights → ``work_dir/samples`` and W&B; the training RNG is untouched."""
+        """``sample.num`` videos with the EMA weights → ``work_dir/samples`` and W&B; training RNG untouched."""
         scfg = dict(self.cfg.get("sample") or {})
         model = unwrap(self.model)
         if not (self.dist.is_main or self.parallel == "fsdp"):  # FSDP: every rank takes part in the forward

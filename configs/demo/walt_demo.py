@@ -1,0 +1,27 @@
+# CPU demo of W.A.L.T (§4.2–4.3) on the bundled demo videos (python tools/make_demo_data.py --out data/demo): four
+# classes of a coloured shape moving right / left / up / down. A small W.A.L.T with alternating spatial (1×16×16) and
+# spatiotemporal (4×8×8) window attention, AdaLN-LoRA (r = 8), self-conditioning, v-prediction with zero terminal
+# SNR, class conditioning with a null class for guidance, trained in pixel space (identity autoencoder) on
+# 8 frames × 32² clips with bf16 autocast on 2 CPU cores.
+_base_ = [
+    "../_base_/models/walt_l.py",
+    "../_base_/data/demo.py",
+    "../_base_/schedules/adamw.py",
+    "../_base_/runtime/default.py",
+]
+model = dict(
+    backbone=dict(preset=None, depth=6, dim=192, num_heads=6, patch_size=2, in_channels=3, input_size=(8, 32, 32),
+                  spatial_window=(1, 16, 16), spatiotemporal_window=(4, 8, 8),
+                  conditioning=dict(type="AdaLNLoRA", rank=8), num_classes=4),
+    autoencoder=dict(_delete_=True, type="IdentityAutoencoder", latent_channels=3),
+    video_size=(8, 32, 32),
+    self_condition_prob=0.5,
+    cond_dropout_prob=0.1,
+)
+optimizer = dict(lr=1e-3, betas=(0.9, 0.99))
+lr_schedule = dict(warmup_steps=100)
+max_steps = 1500
+ema = dict(decay=0.995)
+log_interval = 25
+ckpt_interval = 500
+sample = dict(interval=0, num=8, steps=50, cfg_scale=1.0)
