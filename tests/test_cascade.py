@@ -119,6 +119,26 @@ def test_cached_text_embeddings_train_like_on_the_fly_captions(trained):
     torch.testing.assert_close(losses[0], losses[1], atol=1e-6, rtol=1e-6)
 
 
+def test_super_resolution_pairs_add_the_2x2_mean_pooled_clip():
+    from torch.utils.data import Dataset
+
+    from walt.data.super_resolution import SuperResolutionPairs
+
+    video = torch.rand(3, 5, 8, 12) * 2 - 1
+
+    class One(Dataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            return {"video": video, "caption": "x"}
+
+    item = SuperResolutionPairs(One(), factor=2)[0]
+    expected = video.view(3, 5, 4, 2, 6, 2).mean(dim=(3, 5))
+    torch.testing.assert_close(item["lowres_video"], expected)
+    assert torch.equal(item["video"], video) and item["caption"] == "x"
+
+
 def test_aspect_ratio_checkpoint_loads_into_the_9x16_model(tmp_path):
     # App. A: 5×16×16 → 5×16×28 latents, windows 1×8×8 → 1×8×14 and 5×4×4 → 5×4×7 on the demo's 8×8 → 8×14 grid.
     cfg = load_config(BASE)

@@ -125,7 +125,8 @@ def test_vlb_terms_are_posterior_kl_and_decoder_nll_in_bits():
     t = torch.tensor([0, 500])
     got = d.vlb_terms(x0, x_t, t, mean, log_var)
     i = 500  # DDPM Eq. 7, written out
-    mu = beta[i] * np.sqrt(ab_prev[i]) / (1 - ab[i]) * x0[1] + (1 - ab_prev[i]) * np.sqrt(1 - beta[i]) / (1 - ab[i]) * x_t[1]
+    mu = (beta[i] * np.sqrt(ab_prev[i]) / (1 - ab[i]) * x0[1]
+          + (1 - ab_prev[i]) * np.sqrt(1 - beta[i]) / (1 - ab[i]) * x_t[1])
     var = beta[i] * (1 - ab_prev[i]) / (1 - ab[i])
     kl = torch.distributions.kl_divergence(torch.distributions.Normal(mu, math.sqrt(var)),
                                            torch.distributions.Normal(mean[1], (0.5 * log_var[1]).exp()))

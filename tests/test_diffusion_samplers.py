@@ -42,10 +42,13 @@ def test_ddim_eta_zero_is_deterministic_given_the_seed():
                                                  generator=torch.Generator().manual_seed(seed))
     assert torch.equal(run(0), run(0)) and not torch.allclose(run(0), run(1))
     noise = torch.randn(2, 3, 2, 4, 4)
-    a = DDIM(num_steps=20).sample(d, _linear_model, noise.shape, noise=noise, generator=torch.Generator().manual_seed(5))
-    b = DDIM(num_steps=20).sample(d, _linear_model, noise.shape, noise=noise, generator=torch.Generator().manual_seed(6))
+    a = DDIM(num_steps=20).sample(d, _linear_model, noise.shape, noise=noise,
+                                  generator=torch.Generator().manual_seed(5))
+    b = DDIM(num_steps=20).sample(d, _linear_model, noise.shape, noise=noise,
+                                  generator=torch.Generator().manual_seed(6))
     assert torch.equal(a, b)  # no randomness after the initial noise
-    c = DDPM(num_steps=20).sample(d, _linear_model, noise.shape, noise=noise, generator=torch.Generator().manual_seed(6))
+    c = DDPM(num_steps=20).sample(d, _linear_model, noise.shape, noise=noise,
+                                  generator=torch.Generator().manual_seed(6))
     assert not torch.allclose(a, c)
 
 
@@ -114,7 +117,8 @@ def test_classifier_free_guidance_scale_one_is_the_conditional_model_and_scale_s
     x, t, x_sc = torch.randn(2, 3, 5), torch.tensor([3, 4]), torch.randn(2, 3, 5)
     cond = dict(y=torch.tensor([1, 2]), x_fp=torch.randn(2, 4, 5))
     null = dict(y=torch.tensor([9, 9]), x_fp=torch.zeros(2, 4, 5))
-    assert torch.equal(classifier_free_guidance(model, cond, null, 1.0)(x, t, x_sc=x_sc), model(x, t, **cond, x_sc=x_sc))
+    unguided = classifier_free_guidance(model, cond, null, 1.0)(x, t, x_sc=x_sc)
+    assert torch.equal(unguided, model(x, t, **cond, x_sc=x_sc))
     calls.clear()
     guided = classifier_free_guidance(model, cond, null, 3.0)(x, t, x_sc=x_sc)
     assert calls == [4]  # one batched forward for both halves

@@ -1,5 +1,5 @@
-"""End to end through tools/train.py on the real model: a demo config trains 3 steps on generated demo videos,
-writes EMA samples, resumes for one more step."""
+"""End to end through tools/train.py on the real model: a demo config (shrunk to 2 layers of width 32) trains 3 steps
+on generated demo videos, writes EMA samples, resumes for one more step."""
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +27,8 @@ def test_demo_config_trains_samples_and_resumes(config, demo_data, tmp_path, cap
         pytest.skip(f"{path} not written yet")
     work = tmp_path / "w"
     options = [f"data.train.root={demo_data}", "data.batch_size=2", "data.num_workers=0", "max_steps=3",
-               "log_interval=1", "sample.interval=3", "sample.num=1", "sample.steps=2", "precision=fp32"]
+               "log_interval=1", "sample.interval=3", "sample.num=1", "sample.steps=2", "precision=fp32",
+               "model.backbone.depth=2", "model.backbone.dim=32", "model.backbone.num_heads=2"]  # CPU-test size
     assert train_tool.main([str(path), "--work-dir", str(work), "--cfg-options", *options]) == 0
     assert (work / "samples" / "step_00000003.gif").is_file() and (work / "loss_curve.png").is_file()
     options[3] = "max_steps=4"

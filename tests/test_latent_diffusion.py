@@ -100,7 +100,8 @@ def test_training_loss_equals_independent_v_prediction_mse(tmp_path):
     torch.manual_seed(3)
     t = torch.randint(0, 1000, (2,))
     with torch.no_grad():
-        z = (m.autoencoder.enc(batch["video"]) - torch.tensor(mean).view(1, 4, 1, 1, 1)) / torch.tensor(std).view(1, 4, 1, 1, 1)
+        shift, scale = torch.tensor(mean).view(1, 4, 1, 1, 1), torch.tensor(std).view(1, 4, 1, 1, 1)
+        z = (m.autoencoder.enc(batch["video"]) - shift) / scale
         noise = torch.randn_like(z)
         a, s = _alpha_sigma(t)
         out = m.backbone(a * z + s * noise, t, y=batch["label"])
@@ -240,6 +241,21 @@ def test_extend_video_conditions_each_chunk_on_the_last_generated_frames(monkeyp
     assert torch.equal(seen[1][0], long[:, :, 4:6]) and torch.equal(long[:, :, 4:6], seen[0][1][:, :, 2:])
     with pytest.raises(ValueError, match="pixel frames"):
         extend_video(m, video[:, :, :1], num_observed=2)
+
+
+def test_extend_video_with_a_causal_vae_reencodes_the_last_1_plus_ft_frames(monkeypatch):
+    # W.A.L.T: the last 5 frames → 2 latent frames (f_t = 4); here a tiny causal VAE with f_t = 2: 3 frames → 2
+    m = _model(frame_prediction_prob=0.5, video_size=(5, 8, 8),
+               autoencoder=dict(type="CausalVAE3D", latent_channels=4, base_channels=8, channel_multipliers=(1, 2),
+                                num_res_blocks=1, temporal_downsample=(True,), num_mid_blocks=1, num_groups=4))
+    video = torch.rand(1, 3, 5, 8, 8) * 2 - 1
+    seen = []
+    sample = m.sample
+    monkeypatch.setattr(m, "sample", lambda num, **kw: seen.append(kw["cond_latent"]) or sample(num, **kw))
+    long = extend_video(m, video, num_chunks=1, num_observed=2, y=[0], steps=2)
+    assert long.shape == (1, 3, 7, 8, 8) and torch.equal(long[:, :, :5], video)  # 1 + 2·(3 − 1) − 3 = 2 new frames
+    with torch.no_grad():
+        assert torch.equal(seen[0], m.autoencoder.encode(video[:, :, -3:]))
 
 
 def test_tiny_walt_backbone_trains_and_samples():

@@ -2,6 +2,8 @@
 CONFIG, load the checkpoint's model and EMA weights, move them to a new latent size with
 ``WALT.interpolate_pos_embed`` (windows scaled with the grid, absolute and relative position embeddings
 interpolated) and write a checkpoint that ``tools/train.py --load-from`` reads into the new-size config.
+The backbone is built from ``model.backbone`` alone, so the config must spell out the keys ``LatentDiffusion``
+would otherwise fill in (``in_channels``, ``text_dim``, task switches), as the W.A.L.T configs do.
 """
 from __future__ import annotations
 

@@ -33,7 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=EXAMPLE,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="model config (.py)")
-    p.add_argument("--checkpoint", required=True, help="checkpoint file, a work dir or its 'latest' file (the newest checkpoint)")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint file, a work dir or its 'latest' file (the newest checkpoint)")
     p.add_argument("--num", type=int, default=4, help="number of videos")
     p.add_argument("--steps", type=int, default=50, help="sampling steps (respaced from the 1000 training steps)")
     p.add_argument("--sampler", choices=("DDIM", "DDPM"), default="DDIM")

@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
                "      --out samples/cascade")
     parser.add_argument("--prompt", nargs="+", required=True, help="one or more prompts (one video each)")
     parser.add_argument("--configs", nargs="+", required=True, help="base config, then one per SR stage")
-    parser.add_argument("--checkpoints", nargs="+", required=True, help="one checkpoint file or work dir (its latest) per config")
+    parser.add_argument("--checkpoints", nargs="+", required=True,
+                        help="one checkpoint file or work dir (its latest) per config")
     parser.add_argument("--cfg-scale", type=float, nargs="+", default=[1.0],
                         help="classifier-free guidance scale, one value or one per stage (default 1)")
     parser.add_argument("--steps", type=int, nargs="+", default=[50], help="DDIM steps, one or per stage (50)")

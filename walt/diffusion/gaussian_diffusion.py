@@ -89,7 +89,8 @@ class GaussianDiffusion:
         what the model is called with."""
         ts = torch.as_tensor(list(timesteps), dtype=torch.long)
         if ts.numel() == 0 or (ts[1:] <= ts[:-1]).any() or ts[0] < 0 or ts[-1] >= self.num_timesteps:
-            raise ValueError(f"respace: timesteps must be increasing in [0, {self.num_timesteps - 1}], got {ts.tolist()}")
+            raise ValueError(f"respace: timesteps must be increasing in [0, {self.num_timesteps - 1}], "
+                             f"got {ts.tolist()}")
         spaced = copy.copy(self)
         spaced._set_alphas_cumprod(self.alphas_cumprod[ts])
         spaced.timestep_map = self.timestep_map[ts]

@@ -26,7 +26,8 @@ def _concat(cond, null):
 def batch_conditions(cond: dict, null: dict) -> dict:
     """``cond`` and ``null`` keyword inputs concatenated along the batch (conditional half first)."""
     if set(cond) != set(null):
-        raise ValueError(f"classifier-free guidance: conditional keys {sorted(cond)} differ from null keys {sorted(null)}")
+        raise ValueError(f"classifier-free guidance: conditional keys {sorted(cond)} differ from null keys "
+                         f"{sorted(null)}")
     return {k: _concat(cond[k], null[k]) for k in cond}
 
 

@@ -30,8 +30,8 @@ def approx_standard_normal_cdf(x: Tensor) -> Tensor:
 
 
 def discretized_gaussian_log_likelihood(x: Tensor, mean: Tensor, log_scale: Tensor) -> Tensor:
-    """Elementwise ``log P(x)`` in nats of data ``x ∈ [−1, 1]`` quantized to 256 bins under ``N(mean, e^{2·log_scale})``;
-    the outermost bins extend to ±∞ (DDPM §3.3)."""
+    """Elementwise ``log P(x)`` in nats of data ``x ∈ [−1, 1]`` quantized to 256 bins under
+    ``N(mean, e^{2·log_scale})``; the outermost bins extend to ±∞ (DDPM §3.3)."""
     centered = x - mean
     inv_std = torch.exp(-log_scale)
     cdf_plus = approx_standard_normal_cdf(inv_std * (centered + 1.0 / 255.0))

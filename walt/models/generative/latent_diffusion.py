@@ -63,7 +63,9 @@ class LatentDiffusion(nn.Module):
         self.self_condition_prob, self.cond_dropout_prob = self_condition_prob, cond_dropout_prob
         self.frame_prediction_prob, self.super_resolution = frame_prediction_prob, super_resolution
         self.sr_noise_t_max = sr_noise_t_max
-        sample_noise_level(0, sr_noise_t_max, self.diffusion.num_timesteps)  # validates the range
+        if not 0 <= sr_noise_t_max < self.diffusion.num_timesteps:
+            raise ValueError(f"LatentDiffusion: sr_noise_t_max must be in [0, {self.diffusion.num_timesteps - 1}], "
+                             f"got {sr_noise_t_max}")
         self.backbone = BACKBONES.build(dict(backbone), default_args=self._backbone_defaults(backbone))
         self._check_backbone()
         self.num_classes: int | None = getattr(self.backbone, "num_classes", None)
@@ -96,7 +98,7 @@ class LatentDiffusion(nn.Module):
                         frame_prediction=self.frame_prediction_prob > 0, super_resolution=self.super_resolution)
         if self.text_encoder is not None:
             defaults["text_dim"] = self.text_encoder.dim
-        cls = BACKBONES.get(cfg["type"]) if isinstance(cfg.get("type"), str) else cfg.get("type")
+        cls = BACKBONES.get(cfg.get("type")) if isinstance(cfg.get("type"), str) else cfg.get("type")
         params = inspect.signature(cls).parameters if cls is not None else {}
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             return defaults
@@ -410,5 +412,6 @@ class LatentDiffusion(nn.Module):
             raise ValueError(
                 f"LatentDiffusion.sample: cfg_scale={cfg_scale} needs a null condition the model was trained on: "
                 f"class/text conditioning with cond_dropout_prob > 0 (got {self.cond_dropout_prob}, "
-                f"class-conditional={self.num_classes is not None}, text={self.uses_text_tokens or self.uses_text_pooled})"
-                f" or frame prediction with frame_prediction_prob < 1 and cond_latent; use cfg_scale=1.0")
+                f"class-conditional={self.num_classes is not None}, "
+                f"text={self.uses_text_tokens or self.uses_text_pooled}) or frame prediction with "
+                f"frame_prediction_prob < 1 and cond_latent; use cfg_scale=1.0")
