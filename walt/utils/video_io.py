@@ -14,9 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from decord._ffi.base import DECORDError
-
-from walt.data.video_io import DecordVideo, PyAVVideo
+from walt.data.video_io import open_video, read_frames
 
 
 def to_uint8_frames(video: Tensor | np.ndarray) -> np.ndarray:
@@ -76,9 +74,5 @@ def write_gif(path: str | os.PathLike, video: Tensor | np.ndarray, fps: int = 8)
 
 def read_video(path: str | os.PathLike) -> np.ndarray:
     """All frames of a video file as ``uint8 (T, H, W, 3)``: decord, PyAV where decord fails."""
-    try:
-        video = DecordVideo(str(path))
-        return video.read(range(len(video)))
-    except DECORDError:
-        video = PyAVVideo(str(path))
-        return video.read(range(len(video)))
+    video = open_video(str(path))
+    return read_frames(video, range(len(video)))
