@@ -49,7 +49,7 @@ def trained(tmp_path_factory):
 def test_cascade_tool_writes_a_playable_video_at_the_sr_resolution(trained, tmp_path, capsys):
     _tool("sample_cascade").main(["--prompt", PROMPT, "--configs", str(BASE), str(SR), "--checkpoints",
                                   str(trained / "base"), str(trained / "sr"), "--steps", "2",
-                                  "--cfg-scale", "3", "1", "--out", str(tmp_path)])
+                                  "--cfg-scale", "3", "2", "--out", str(tmp_path)])
     video = decord.VideoReader(str(tmp_path / "00_a_red_square_moving_left.mp4"))
     assert len(video) == 5 and video[0].shape == (32, 32, 3)  # base 5×16×16 → SR 5×32×32
     assert (tmp_path / "00_a_red_square_moving_left.gif").stat().st_size > 0
@@ -69,7 +69,7 @@ def test_sr_stage_is_conditioned_on_the_base_stage_latent(trained, monkeypatch):
     monkeypatch.setattr(LatentDiffusion, "sample", spy)
     cascade = _tool("sample_cascade")
     video, latents = cascade.run_cascade([(str(BASE), str(trained / "base")), (str(SR), str(trained / "sr"))],
-                                         [PROMPT, "two dogs"], steps=[2, 2], cfg_scales=[1.0, 1.0],
+                                         [PROMPT, "two dogs"], steps=[2, 2], cfg_scales=[2.0, 2.0],
                                          sr_noise_levels=[100])
     assert [tuple(z.shape) for z in latents] == [(2, 3, 5, 16, 16), (2, 3, 5, 32, 32)]
     assert seen[0][0] is None and torch.equal(seen[1][0], latents[0]) and seen[1][1] == 100

@@ -127,6 +127,9 @@ def test_wandb_offline_run_logs_scalars_samples_and_artifacts(tmp_path, monkeypa
         time.sleep(0.5)
     assert expected <= keys
     work = tmp_path / "w"
-    assert (work / "samples" / "step_00000004.gif").is_file() and (work / "loss_curve.png").is_file()
+    assert (work / "loss_curve.png").is_file()
+    from PIL import Image
+    with Image.open(work / "samples" / "step_00000004.gif") as gif:  # 2 samples of 2 frames 4×4, padded grid
+        assert gif.n_frames == 2 and gif.size == (2 + 2 * (4 + 2), 2 + 4 + 2)
     log = (work / "train.log").read_text()
     assert "step 4 loss" in log and "grad_norm" in log and "parameters: mlp 3,184 (3,184 trainable)" in log

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  python tools/sample_cascade.py --prompt 'a red square moving left' \\\n"
                "      --configs configs/demo/walt_t2v_demo.py configs/demo/walt_t2v_sr_demo.py \\\n"
-               "      --checkpoints work_dirs/walt_t2v_demo work_dirs/walt_t2v_sr_demo --cfg-scale 3 1 --steps 25 \\\n"
+               "      --checkpoints work_dirs/walt_t2v_demo work_dirs/walt_t2v_sr_demo --cfg-scale 3 3 --steps 25 \\\n"
                "      --out samples/cascade")
     parser.add_argument("--prompt", nargs="+", required=True, help="one or more prompts (one video each)")
     parser.add_argument("--configs", nargs="+", required=True, help="base config, then one per SR stage")

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-__all__ = ["RunLogger", "parameter_rows", "video_grid"]
+from walt.utils.video_io import make_grid, write_gif
+
+__all__ = ["RunLogger", "parameter_rows"]
 
 WANDB_ID_FILE = "wandb_run_id"
 
@@ -27,13 +27,6 @@ def parameter_rows(model: nn.Module) -> list[tuple[str, int, int]]:
     params = list(model.parameters())
     rows.append(("total", sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)))
     return rows
-
-
-def video_grid(videos: Tensor) -> np.ndarray:
-    """``(N, 3, T, H, W)`` in ``[-1, 1]`` → ``uint8 (T, H, N*W, 3)``: the N videos side by side."""
-    x = ((videos.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
-    n, c, t, h, w = x.shape
-    return x.permute(2, 3, 0, 4, 1).reshape(t, h, n * w, c).numpy()
 
 
 class RunLogger:
@@ -111,15 +104,12 @@ class RunLogger:
             self._run.log(values, step=step)
 
     def videos(self, step: int, videos: Tensor, fps: int = 8) -> Path | None:
-        """Write ``videos`` ``(N, 3, T, H, W)`` in ``[-1, 1]`` side by side to ``samples/step_XXXXXXXX.gif``."""
+        """Write ``videos`` ``(N, 3, T, H, W)`` in ``[-1, 1]`` as one grid to ``samples/step_XXXXXXXX.gif``."""
         if not self.active:
             return None
-        import imageio.v3 as iio
-
-        frames = video_grid(videos)
-        path = self.work_dir / "samples" / f"step_{step:08d}.gif"
-        path.parent.mkdir(exist_ok=True)
-        iio.imwrite(path, frames, duration=1000 / fps, loop=0)
+        (self.work_dir / "samples").mkdir(exist_ok=True)
+        path = write_gif(self.work_dir / "samples" / f"step_{step:08d}.gif",
+                         make_grid(videos.detach().float().cpu()), fps=fps)
         self.text(f"samples written to {path}")
         if self._run is not None:
             import wandb

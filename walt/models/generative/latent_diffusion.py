@@ -311,29 +311,27 @@ class LatentDiffusion(nn.Module):
         device = self.device
         shape = self._sample_shape(num, lowres)
         cond, null = self._sample_conditions(num, y, prompts, text, generator)
-        shared: dict[str, Tensor] = {}  # unguided inputs, the same in both halves of a guided batch
         observed = None
         if cond_latent is not None:
             observed, c_fp = self._observed(cond_latent.to(device).float(), shape)
             cond["x_fp"], null["x_fp"] = c_fp, torch.zeros_like(c_fp)
         if lowres is not None:
-            z_lr = self.normalize(lowres.to(device).float())
-            shared.update(x_lr=noise_augment(self.diffusion, z_lr, torch.full((num,), t_sr, device=device),
-                                             generator), t_sr=torch.full((num,), t_sr, device=device))
+            # unguided inputs: the same low-res latent in both halves of a guided batch
+            t_lr = torch.full((num,), t_sr, device=device)
+            x_lr = noise_augment(self.diffusion, self.normalize(lowres.to(device).float()), t_lr, generator)
+            for inputs in (cond, null):
+                inputs.update(x_lr=x_lr, t_sr=t_lr)
         elif self.super_resolution:
             raise ValueError("LatentDiffusion(super_resolution=True).sample needs lowres=(num, c, t, h/2, w/2)")
         self._check_guidance(cfg_scale, cond_latent is not None)
         guided_keys = self._guided_keys(cond_latent is not None)
         null = {k: (v if k in guided_keys else cond[k]) for k, v in null.items()}
 
-        def model_fn(x: Tensor, t: Tensor, **extra) -> Tensor:
-            return self.backbone(x, t, **shared, **extra)
-
         if sampler is None:
             sampler = DDIM(num_steps=steps, eta=0.0)
         elif isinstance(sampler, dict):
             sampler = SAMPLERS.build(dict(sampler), default_args=dict(num_steps=steps))
-        z = sampler.sample(self.diffusion, classifier_free_guidance(model_fn, cond, null, cfg_scale), shape,
+        z = sampler.sample(self.diffusion, classifier_free_guidance(self.backbone, cond, null, cfg_scale), shape,
                            generator=generator, device=device, self_condition=self.self_condition_prob > 0,
                            observed=observed, progress=progress)
         z = self.denormalize(z)
