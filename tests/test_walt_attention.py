@@ -52,7 +52,8 @@ def _dense_self_attention(attn, x, grid, window, image_frames=()):
                 continue
             mask[i, j] = 0.0
             if table is not None:
-                bias[:, i, j] = table[:, pi[0] - pj[0] + tw[0] - 1, pi[1] - pj[1] + tw[1] - 1, pi[2] - pj[2] + tw[2] - 1]
+                dt, dh, dw = (a - b + w - 1 for a, b, w in zip(pi, pj, tw))
+                bias[:, i, j] = table[:, dt, dh, dw]
     scores = q @ k.transpose(-1, -2) / math.sqrt(hd) + bias + mask
     pre = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, n, d)
     return pre, pre @ attn.proj.weight.T + attn.proj.bias

@@ -2,9 +2,8 @@
 
 Table 3d: W.A.L.T-L with AdaLN-LoRA r = 2/4/16/64/256 → 313/314/316/324/357M; Table 4: L with separate AdaLN
 458M, XL with LoRA-2 460M. Our counts round to exactly those digits. The T2V presets (§5.3: 3B base, 1.3B and
-419M SR stages) are pinned too; their widths are our reading of the illegible Table 8 (see walt/models/backbones/walt.py).
+419M SR stages) are pinned too; their widths are our reading of the illegible Table 8 (walt/models/backbones/walt.py).
 """
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,25 +12,13 @@ from mmengine.config import Config
 
 from registry import BACKBONES
 
-ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def _count(cfg) -> int:
     with torch.device("meta"):
         model = BACKBONES.build(cfg)
     return sum(p.numel() for p in model.parameters())
-
-
-@pytest.fixture(scope="module")
-def configs(tmp_path_factory) -> Path:
-    """A copy of ``configs/``; ``_base_`` data/schedule/runtime files another component owns and has not written
-    yet are stood in by empty files (they hold no model keys), so only the model part is under test here."""
-    dst = tmp_path_factory.mktemp("cfg") / "configs"
-    shutil.copytree(ROOT / "configs", dst)
-    for name in ("data/ucf101.py", "schedules/adamw.py", "runtime/default.py"):
-        (dst / "_base_" / name).parent.mkdir(parents=True, exist_ok=True)
-        (dst / "_base_" / name).touch(exist_ok=True)
-    return dst
 
 
 @pytest.mark.parametrize("config, exact, paper_millions", [
@@ -44,26 +31,26 @@ def configs(tmp_path_factory) -> Path:
     ("ablations/walt_xl_lora_r2.py", 460_023_112, 460),
     ("walt_ucf.py", 460_023_112, 460),
 ])
-def test_paper_parameter_counts(configs, config, exact, paper_millions):
-    n = _count(Config.fromfile(str(configs / config)).model.backbone)
+def test_paper_parameter_counts(config, exact, paper_millions):
+    n = _count(Config.fromfile(str(CONFIGS / config)).model.backbone)
     print(f"{config}: {n:,} parameters (paper {paper_millions}M)")
     assert n == exact
     assert round(n / 1e6) == paper_millions and abs(n / (paper_millions * 1e6) - 1) <= 0.005
 
 
-def test_ablation_configs_differ_only_where_the_table_says(configs):
+def test_ablation_configs_differ_only_where_the_table_says():
     def backbone(name):
-        return Config.fromfile(str(configs / "ablations" / name)).model.backbone
+        return Config.fromfile(str(CONFIGS / "ablations" / name)).model.backbone
 
     assert _count(backbone("walt_l_window_5x8x8.py")) == 313_241_480  # the default window
     assert _count(backbone("walt_l_no_qknorm.py")) == 313_241_480 - 24 * 2 * 2 * 64  # two LayerNorm(64) per layer
     assert _count(backbone("walt_l_psc0.0.py")) == 313_241_480 - 8 * 1024  # no self-conditioning input channels
     for p in (1, 2, 4):
         assert backbone(f"walt_l_patch{p}.py").patch_size == p
-    cfg = Config.fromfile(str(configs / "ablations/walt_l_window_full.py"))
+    cfg = Config.fromfile(str(CONFIGS / "ablations/walt_l_window_full.py"))
     assert dict(cfg.model.backbone.spatiotemporal_attention) == dict(type="FullAttention")
-    assert Config.fromfile(str(configs / "ablations/walt_l_no_zero_snr.py")).model.diffusion.zero_terminal_snr is False
-    assert Config.fromfile(str(configs / "ablations/walt_l_psc0.6.py")).model.self_condition_prob == 0.6
+    assert Config.fromfile(str(CONFIGS / "ablations/walt_l_no_zero_snr.py")).model.diffusion.zero_terminal_snr is False
+    assert Config.fromfile(str(CONFIGS / "ablations/walt_l_psc0.6.py")).model.self_condition_prob == 0.6
 
 
 T2V = dict(type="WALT", in_channels=8, text_dim=4096, self_condition=True)

@@ -135,7 +135,8 @@ class WALT(LatentDenoiser):
         ATTENTIONS.import_from_location()
         cls = ATTENTIONS.get(cfg["type"])
         if cls is None:
-            raise KeyError(f"WALT: unknown attention type {cfg['type']!r}; registered: {sorted(ATTENTIONS.module_dict)}")
+            raise KeyError(f"WALT: unknown attention type {cfg['type']!r}; "
+                           f"registered: {sorted(ATTENTIONS.module_dict)}")
         accepted = inspect.signature(cls).parameters
         for key, value in inject.items():
             if key in accepted and value is not None:
