@@ -148,7 +148,8 @@ def main() -> None:
     by = {(r["kind"], r["frames"]): r["seconds"] for r in rows}
     t0, t1 = args.frames[0], args.frames[-1]
     growth = {k: by[(k, t1)] / by[(k, t0)] for k in ("stw", "full")}
-    print(f"  {t0}->{t1} frames ({t1 / t0:.0f}x tokens): STW cost x{growth['stw']:.1f}, full cost x{growth['full']:.1f}")
+    print(f"  {t0}->{t1} frames ({t1 / t0:.0f}x tokens): STW cost x{growth['stw']:.1f}, "
+          f"full cost x{growth['full']:.1f}")
     summary = ", ".join(f"{d}: {results[('full', d)]['seconds'] / results[('stw', d)]['seconds']:.2f}x"
                         for d in args.dtypes)
     print(f"window_attention: STW 5x8x8 block speed-up over full attention {summary}; "

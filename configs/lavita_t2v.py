@@ -7,7 +7,7 @@
 _base_ = [
     "./_base_/models/lavita_xl.py",
     "./_base_/data/text_video.py",
-    "./_base_/schedules/adamw.py",
+    "./_base_/schedules/lavita.py",
     "./_base_/runtime/default.py",
 ]
 model = dict(
@@ -19,6 +19,3 @@ model = dict(
 data = dict(train=dict(_delete_=True, type="JointAppendedFrames", num_images=8,
                        dataset=dict(type="TextVideoCSV", root="data/webvid", csv="captions.csv", num_frames=16,
                                     frame_interval=3, resolution=256, hflip=0.0)))
-optimizer = dict(type="AdamW", lr=1e-4, weight_decay=0.0)
-lr_schedule = dict(warmup_steps=0, decay=None)
-max_steps = 150000

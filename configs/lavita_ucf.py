@@ -4,12 +4,8 @@
 _base_ = [
     "./_base_/models/lavita_xl.py",
     "./_base_/data/ucf101.py",
-    "./_base_/schedules/adamw.py",
+    "./_base_/schedules/lavita.py",
     "./_base_/runtime/default.py",
 ]
 model = dict(backbone=dict(num_classes=101), cond_dropout_prob=0.1)
 data = dict(train=dict(num_frames=16, frame_interval=3, resolution=256, hflip=0.5, split="all"))
-optimizer = dict(type="AdamW", lr=1e-4, weight_decay=0.0)
-lr_schedule = dict(warmup_steps=0, decay=None)  # constant learning rate (§4.1)
-ema = dict(decay=0.9999)
-max_steps = 150000  # the longest run of the §4.2 ablations (Fig. 5, Table 4); the paper gives no total

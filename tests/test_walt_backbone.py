@@ -50,8 +50,8 @@ def test_gradients_reach_every_parameter():
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     x, t = _inputs()
     kwargs = dict(y=torch.tensor([1, 5]), text=torch.randn(2, 3, 6),
-                  text_mask=torch.tensor([[1, 1, 0], [1, 0, 0]]).bool(), x_sc=torch.randn_like(x), x_fp=torch.randn(2, 5, 4, 8, 8), x_lr=torch.randn(2, 4, 4, 4, 4),
-                  t_sr=torch.tensor([10, 200]))
+                  text_mask=torch.tensor([[1, 1, 0], [1, 0, 0]]).bool(), x_sc=torch.randn_like(x),
+                  x_fp=torch.randn(2, 5, 4, 8, 8), x_lr=torch.randn(2, 4, 4, 4, 4), t_sr=torch.tensor([10, 200]))
     target = torch.randn(2, 8, 4, 8, 8)
     # adaLN-Zero: step 1 moves the head, step 2 the gates, from step 3 on every branch is live
     for _ in range(4):

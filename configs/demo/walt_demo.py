@@ -1,8 +1,8 @@
 # CPU demo of W.A.L.T (§4.2–4.3) on the bundled demo videos (python tools/make_demo_data.py --out data/demo): four
-# classes of a coloured shape moving right / left / up / down. A small W.A.L.T with alternating spatial (1×16×16) and
-# spatiotemporal (4×8×8) window attention, AdaLN-LoRA (r = 8), self-conditioning, v-prediction with zero terminal
-# SNR, class conditioning with a null class for guidance, trained in pixel space (identity autoencoder) on
-# 8 frames × 32² clips with bf16 autocast on 2 CPU cores.
+# classes of a coloured shape moving right / left / up / down. A small W.A.L.T (6 layers, d = 192, patch 4) with
+# alternating spatial (1×8×8 tokens) and spatiotemporal (8×4×4) window attention, AdaLN-LoRA (r = 8),
+# self-conditioning, v-prediction with zero terminal SNR and class conditioning with a null class for guidance,
+# trained in pixel space (identity autoencoder) on 8 frames × 32² clips with bf16 autocast on 2 CPU cores.
 _base_ = [
     "../_base_/models/walt_l.py",
     "../_base_/data/demo.py",
@@ -10,8 +10,8 @@ _base_ = [
     "../_base_/runtime/default.py",
 ]
 model = dict(
-    backbone=dict(preset=None, depth=6, dim=192, num_heads=6, patch_size=2, in_channels=3, input_size=(8, 32, 32),
-                  spatial_window=(1, 16, 16), spatiotemporal_window=(4, 8, 8),
+    backbone=dict(preset=None, depth=6, dim=192, num_heads=6, patch_size=4, in_channels=3, input_size=(8, 32, 32),
+                  spatial_window=(1, 8, 8), spatiotemporal_window=(8, 4, 4),
                   conditioning=dict(type="AdaLNLoRA", rank=8), num_classes=4),
     autoencoder=dict(_delete_=True, type="IdentityAutoencoder", latent_channels=3),
     video_size=(8, 32, 32),

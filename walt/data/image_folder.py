@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import torch
 
 from registry import DATASETS
 from walt.data.listing import check_root
@@ -30,7 +31,8 @@ class ImageFolder(VideoDataset):
                             for f in sorted(filenames, key=natural_key) if is_image_file(f)]
         super().__init__(samples, root=root, num_frames=1, resolution=resolution, classes=classes, **kwargs)
 
-    def decode(self, sample: VideoSample, num_frames: int) -> np.ndarray:
+    def decode(self, sample: VideoSample, num_frames: int, generator: torch.Generator | None = None) -> np.ndarray:
+        """The image as one frame ``(1, H, W, 3)``; no temporal crop, so nothing is drawn from ``generator``."""
         if num_frames != 1:
             raise ValueError(f"ImageFolder: an image is a one-frame video, asked for {num_frames} frames")
         return read_image(sample.path, min_size=max(self.resolution))

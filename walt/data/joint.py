@@ -11,14 +11,23 @@
   the end of the sampled videos". :class:`JointAppendedFrames` appends ``num_images`` frames of other videos to
   each clip and marks them in ``image_mask`` ``(T + num_images,)`` (True = independent image frame); the item
   keeps the clip's label and caption.
+
+The picks and their augmentation are drawn from ``item_generator(seed, epoch, index, stream=1)`` of the video item
+(``seed`` of the video dataset, ``set_epoch`` sets the epoch), so a joint item, like a video item, does not depend
+on the data-loader worker or the loading order.
 """
 from __future__ import annotations
+
+from functools import partial
 
 import torch
 from torch.utils.data import Dataset
 
 from registry import DATASETS
+from walt.data.transforms import item_generator
 from walt.data.video_dataset import VideoDataset
+
+PICKS_STREAM = 1  # the item_generator stream of a joint item's picks (stream 0: its video clip)
 
 
 def _build(cfg: dict, role: str) -> VideoDataset:
@@ -56,22 +65,30 @@ class JointImageStacks(Dataset):
     def skipped(self) -> int:
         return self.video.skipped + self.image.skipped
 
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch of the video and image items' draws (``VideoDataset.set_epoch``)."""
+        self.video.set_epoch(epoch)
+        self.image.set_epoch(epoch)
+
     def __len__(self) -> int:
         return len(self.video)
 
-    def stack_indices(self) -> list[int]:
+    def stack_indices(self, generator: torch.Generator | None = None) -> list[int]:
         """Image indices of one stack: a uniformly random first image, the others from its class or anywhere."""
-        first = int(torch.randint(len(self.image), ()))
+        first = int(torch.randint(len(self.image), (), generator=generator))
         pool = self.by_label[self.image.samples[first].label] if self.same_class else None
         if pool is None:
-            rest = torch.randint(len(self.image), (self.images_per_stack - 1,))
+            rest = torch.randint(len(self.image), (self.images_per_stack - 1,), generator=generator)
         else:
-            rest = pool[torch.randint(len(pool), (self.images_per_stack - 1,))]
+            rest = pool[torch.randint(len(pool), (self.images_per_stack - 1,), generator=generator)]
         return [first, *rest.tolist()]
 
     def __getitem__(self, index: int) -> dict:
         item = self.video[index]
-        stacks = [[self.image[j] for j in self.stack_indices()] for _ in range(self.stacks_per_item)]
+        generator = item_generator(self.video.seed, self.video.epoch, index, PICKS_STREAM)
+        load = partial(self.image.get_item, generator=generator)
+        stacks = [[self.image.with_retries(load, j) for j in self.stack_indices(generator)]
+                  for _ in range(self.stacks_per_item)]
         item["images"] = torch.stack([torch.cat([p["video"] for p in stack], dim=1) for stack in stacks])
         item["image_label"] = torch.tensor([stack[0]["label"] for stack in stacks])
         item["image_caption"] = [stack[0]["caption"] for stack in stacks]
@@ -96,15 +113,21 @@ class JointAppendedFrames(Dataset):
     def skipped(self) -> int:
         return self.dataset.skipped
 
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch of the items' draws (``VideoDataset.set_epoch``)."""
+        self.dataset.set_epoch(epoch)
+
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict:
         item = self.dataset[index]
         n = len(self.dataset)
-        others = torch.randint(max(n - 1, 1), (self.num_images,))
+        generator = item_generator(self.dataset.seed, self.dataset.epoch, index, PICKS_STREAM)
+        others = torch.randint(max(n - 1, 1), (self.num_images,), generator=generator)
         others = [int(j) + (n > 1 and int(j) >= index) for j in others]  # any video but this one
-        frames = [self.dataset.with_retries(lambda j: self.dataset.load_clip(j, num_frames=1), j) for j in others]
+        load = partial(self.dataset.load_clip, num_frames=1, generator=generator)
+        frames = [self.dataset.with_retries(load, j) for j in others]
         t = item["video"].shape[1]
         item["video"] = torch.cat([item["video"], *frames], dim=1)
         item["image_mask"] = torch.arange(t + self.num_images) >= t

@@ -27,7 +27,9 @@ def build_dataloader(data_cfg: dict, *, batch_size: int, num_workers: int, shuff
 
     With ``distributed`` a ``DistributedSampler`` splits the data between ``num_replicas`` ranks (default: the
     initialized process group's world size and rank); call ``loader.sampler.set_epoch(epoch)`` each epoch. The
-    shuffling order and every worker's augmentation draws are determined by ``seed`` (and the rank)."""
+    shuffling order is determined by ``seed`` (and the rank). A pixel dataset draws item ``i``'s augmentation from
+    ``item_generator(dataset seed, epoch, i)`` whatever worker loads it; call ``loader.dataset.set_epoch(epoch)``
+    each epoch too (``walt.engine.data_state.ResumableLoader`` calls both)."""
     if "type" not in data_cfg and "train" in data_cfg:
         raise ValueError("build_dataloader: pass a dataset config such as cfg.data['train'], not the whole data dict")
     dataset = DATASETS.build(data_cfg)

@@ -3,6 +3,7 @@
 LAVITA §4 ("Implementation details"): 16-frame clips taken with a sampling interval, frames resized to 256×256,
 horizontal flipping the only augmentation. W.A.L.T §5: 17×128×128 clips. Resizing covers the target with the
 short side and crops the long side (center crop, or a random crop position), so no frame is ever stretched.
+Every random draw of a dataset item comes from :func:`item_generator`, a function of (seed, epoch, index).
 """
 from __future__ import annotations
 
@@ -12,6 +13,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 TEMPORAL_MODES = ("random", "center")
+
+
+def item_generator(seed: int, epoch: int, index: int, stream: int = 0) -> torch.Generator:
+    """The generator of the random draws of item ``index`` in ``epoch`` (temporal crop, crop position, flip, ...),
+    seeded from ``SeedSequence([seed, epoch, index, stream])``: an item's augmentation does not depend on which
+    data-loader worker loads it or in which order, so a resumed run that skips the consumed batches sees the same
+    items. ``stream`` keeps independent draws of one item apart (e.g. the picks of a joint batch)."""
+    if min(seed, epoch, index, stream) < 0:
+        raise ValueError(f"item_generator: seed, epoch, index and stream must be >= 0, got {seed}, {epoch}, "
+                         f"{index}, {stream}")
+    state = np.random.SeedSequence([seed, epoch, index, stream]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
 
 
 def clip_span(num_frames: int, frame_interval: int) -> int:

@@ -1,8 +1,11 @@
 """The base of the pixel datasets: a list of samples, clip sampling + transforms, and robust skipping.
 
 Items are dicts (docs/architecture.md "Batches"): ``video`` ``(3, T, H, W)`` float in ``[-1, 1]``, ``label`` int,
-``caption`` str, ``path`` str. A sample that cannot be decoded (corrupt, truncated, too short) is skipped: another
-index is drawn deterministically from ``(seed, index, attempt)``, the skip is logged (from the worker process
+``caption`` str, ``path`` str. Every random draw of item ``i`` (temporal crop start, crop position, flip) comes from
+``item_generator(seed, epoch, i)``, so item ``i`` of an epoch is the same whichever data-loader worker loads it
+and in whatever order (a resumed run is bit-exact with workers); ``set_epoch`` selects the epoch. A sample that
+cannot be decoded (corrupt, truncated, too short) is skipped: another index is drawn deterministically from
+``(seed, index, attempt)`` and continues the failed item's draws; the skip is logged (from the worker process
 that met it) and counted in ``dataset.skipped``, a counter in shared memory that the main process reads even
 when data-loader workers did the decoding. An empty sample list fails at construction, naming the root.
 """
@@ -14,10 +17,11 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 import numpy as np
+import torch
 from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
-from walt.data.transforms import TEMPORAL_MODES, ClipTransform, sample_frame_indices
+from walt.data.transforms import TEMPORAL_MODES, ClipTransform, item_generator, sample_frame_indices
 from walt.data.video_io import VideoReadError, open_video, read_frames
 
 logger = logging.getLogger(__name__)
@@ -41,7 +45,8 @@ class VideoDataset(Dataset):
     sampling interval"), at ``resolution`` (int or ``(height, width)``), cropped at the center or at a random
     position (``random_crop``), flipped with probability ``hflip`` (LAVITA's only augmentation).
     ``temporal_sampling="center"`` and ``hflip=0`` make items deterministic (evaluation). A sample that fails to
-    decode is replaced up to ``max_retries`` times; ``seed`` fixes the replacements."""
+    decode is replaced up to ``max_retries`` times; ``seed`` fixes the replacements and, with the epoch and the
+    index, every augmentation draw."""
 
     def __init__(self, samples: list[VideoSample], *, root: str, num_frames: int = 16, frame_interval: int = 1,
                  resolution: int | tuple[int, int] = 256, random_crop: bool = False, hflip: float = 0.5,
@@ -64,6 +69,7 @@ class VideoDataset(Dataset):
         # Shared memory, one slot per process (main = 0, worker i = i + 1): workers forked or spawned count into
         # their own slot, so no lock is needed, and the main process reads the sum.
         self._skips = multiprocessing.RawArray("q", COUNTER_SLOTS)
+        self._epoch = multiprocessing.RawValue("q", 0)  # shared too: persistent workers see set_epoch
 
     @property
     def num_classes(self) -> int:
@@ -74,11 +80,23 @@ class VideoDataset(Dataset):
         """How many samples were skipped so far, in this process and its data-loader workers together."""
         return int(sum(self._skips))
 
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch.value)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the augmentation of the coming epoch's items from ``item_generator(seed, epoch, index)``; call it
+        before iterating the epoch's data loader (like ``DistributedSampler.set_epoch``)."""
+        if epoch < 0:
+            raise ValueError(f"{type(self).__name__}.set_epoch: epoch must be >= 0, got {epoch}")
+        self._epoch.value = epoch
+
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict:
-        return self.with_retries(self.get_item, index)
+        generator = item_generator(self.seed, self.epoch, index)
+        return self.with_retries(lambda i: self.get_item(i, generator), index)
 
     def with_retries(self, load: Callable[[int], T], index: int) -> T:
         """``load(index)``; when that raises :class:`VideoReadError`, count and log the skip and try a replacement
@@ -101,17 +119,22 @@ class VideoDataset(Dataset):
         other = int(np.random.default_rng((self.seed, index, attempt)).integers(len(self) - 1))
         return other + (other >= index)
 
-    def get_item(self, index: int) -> dict:
-        """The item at ``index``; raises :class:`VideoReadError` instead of skipping."""
+    def get_item(self, index: int, generator: torch.Generator | None = None) -> dict:
+        """The item at ``index``, random draws from ``generator`` (default: the global RNG); raises
+        :class:`VideoReadError` instead of skipping."""
         sample = self.samples[index]
-        return dict(video=self.load_clip(index), label=sample.label, caption=sample.caption, path=sample.path)
+        return dict(video=self.load_clip(index, generator=generator), label=sample.label, caption=sample.caption,
+                    path=sample.path)
 
-    def load_clip(self, index: int, num_frames: int | None = None) -> Tensor:
-        """A transformed clip ``(3, T, H, W)`` of sample ``index`` (``T = num_frames``, default the dataset's)."""
-        return self.transform(self.decode(self.samples[index], num_frames or self.num_frames))
+    def load_clip(self, index: int, num_frames: int | None = None,
+                  generator: torch.Generator | None = None) -> Tensor:
+        """A transformed clip ``(3, T, H, W)`` of sample ``index`` (``T = num_frames``, default the dataset's),
+        random draws from ``generator`` (default: the global RNG)."""
+        frames = self.decode(self.samples[index], num_frames or self.num_frames, generator)
+        return self.transform(frames, generator)
 
-    def decode(self, sample: VideoSample, num_frames: int) -> np.ndarray:
-        """uint8 frames ``(num_frames, H, W, 3)`` of a temporal crop of ``sample``."""
+    def decode(self, sample: VideoSample, num_frames: int, generator: torch.Generator | None = None) -> np.ndarray:
+        """uint8 frames ``(num_frames, H, W, 3)`` of a temporal crop of ``sample`` (start drawn from ``generator``)."""
         video = open_video(sample.path)
         first, stop = 0, len(video)
         if sample.start is not None or sample.end is not None:
@@ -121,7 +144,8 @@ class VideoDataset(Dataset):
             first = round((sample.start or 0.0) * video.fps)
             stop = min(stop, round(sample.end * video.fps)) if sample.end is not None else stop
         try:
-            offsets = sample_frame_indices(stop - first, num_frames, self.frame_interval, self.temporal_sampling)
+            offsets = sample_frame_indices(stop - first, num_frames, self.frame_interval, self.temporal_sampling,
+                                           generator)
         except ValueError as err:
             raise VideoReadError(f"{sample.path!r} is too short: {err}") from err
         return read_frames(video, [first + i for i in offsets])

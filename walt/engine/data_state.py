@@ -1,7 +1,9 @@
 """The data position as training state: an endless batch iterator over a ``DataLoader`` whose position (epoch,
 batches consumed in it) goes into the checkpoint. Each epoch's order comes from a generator seeded with
 ``seed + epoch`` (or the sampler's ``set_epoch``), and a resumed epoch skips the consumed batches at the index
-level (no data is read for them), so the resumed run sees exactly the batches the uninterrupted one would."""
+level (no data is read for them). The dataset's ``set_epoch`` (when it has one) makes every item's augmentation a
+function of (seed, epoch, index) (walt/data/transforms.py ``item_generator``), independent of which worker loads
+it, so the resumed run sees exactly the batches the uninterrupted one would, with any number of workers."""
 from __future__ import annotations
 
 import itertools
@@ -60,6 +62,8 @@ class ResumableLoader:
 
     def _epoch_iterator(self) -> Iterator:
         src = self.loader
+        if hasattr(src.dataset, "set_epoch"):
+            src.dataset.set_epoch(self.epoch)
         if src.batch_sampler is None:  # iterable dataset: no indices to skip, read and drop the consumed batches
             return itertools.islice(iter(src), self.consumed, None)
         sampler = getattr(src.batch_sampler, "sampler", src.sampler)
@@ -72,7 +76,7 @@ class ResumableLoader:
             src.dataset, batch_sampler=_SkipBatches(src.batch_sampler, self.consumed), num_workers=workers,
             collate_fn=src.collate_fn, pin_memory=src.pin_memory, timeout=src.timeout,
             worker_init_fn=src.worker_init_fn, multiprocessing_context=src.multiprocessing_context,
-            # worker seeds (augmentation randomness) depend on the epoch only, not on the global RNG
+            # the workers' base seed comes from this generator, not from the global RNG (the training noise)
             generator=torch.Generator().manual_seed(10_007 * (self.seed + 1) + self.epoch),
             prefetch_factor=src.prefetch_factor if workers > 0 else None)
         return iter(loader)

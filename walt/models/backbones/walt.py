@@ -23,6 +23,12 @@ reported digits; WALT-SR-419M (24 × 1024, p = 2) and WALT-SR-1.3B (40 × 1408, 
 recovered table. The T2V base has 52 layers (recovered) and "3B parameters" (text); its width is illegible
 ("9216" reads as an MLP width, i.e. d = 2304, but that gives 4.4B with cross-attention), so we take d = 1920,
 16 heads, which gives ≈ 3.1B with cross-attention to 4096-d (T5-XXL-sized) text tokens.
+
+Default conditioning ``AdaLNLoRA(rank=2, lora_every_layer=True)``: Table 3d grows by 44M from r = 2 to r = 256,
+i.e. ``L · 7d`` per unit of rank (24 LoRA pairs for L); Eq. 3's ``i ≠ 1`` (23 pairs) gives 355.1M for r = 256
+(0.5% off) and 323M for r = 64, so the paper's counts imply a low-rank correction on every layer. Class labels
+enter through ``c + t`` (§4.3); text through the cross-attention (tokens projected to ``d``) and, with
+``text_pooled``, also through ``c``.
 """
 from __future__ import annotations
 
