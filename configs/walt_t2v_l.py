@@ -8,6 +8,7 @@
 # The image side is a TextVideoCSV whose rows point at one-image frame folders (data/text_image/captions.csv).
 _base_ = ["./_base_/models/walt_l.py", "./_base_/data/text_video.py", "./_base_/runtime/default.py"]
 model = dict(
+    latent_norm=dict(stats="data/text_video_latents/latent_stats.json"),
     backbone=dict(text_dim=2048, cross_attention_window="spatial", frame_prediction=True),
     text_encoder=dict(_delete_=True, type="T5TextEncoder", path="checkpoints/t5-v1_1-xl", max_length=128),
     cond_dropout_prob=0.1,

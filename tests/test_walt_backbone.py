@@ -31,6 +31,19 @@ def test_cross_attention_window_spatial_for_joint_training_or_per_block():
     assert [b.cross_attn.window for b in video_only.blocks] == [(1, 4, 4), (2, 4, 4)] * 2
 
 
+def test_adaln_lora_every_layer_adds_a_low_rank_correction_to_each_layer():
+    from registry import CONDITIONINGS
+
+    cond = CONDITIONINGS.build(dict(type="AdaLNLoRA", dim=4, num_layers=3, rank=2, lora_every_layer=True))
+    with torch.no_grad():
+        for p in cond.parameters():
+            p.copy_(torch.randn_like(p))
+    c = torch.randn(2, 4)
+    shared = torch.nn.functional.silu(c) @ cond.shared[1].weight.T + cond.shared[1].bias
+    ref = torch.stack([shared + c @ cond.lora_a[i].T @ cond.lora_b[i].T for i in range(3)]).view(3, 2, 6, 4)
+    assert tuple(cond.lora_a.shape) == (3, 2, 4) and (cond(c) - ref).abs().max().item() <= 1e-5
+
+
 def test_preset_expands_and_explicit_kwargs_override():
     with torch.device("meta"):
         model = BACKBONES.build(dict(type="WALT", preset="WALT-SR-419M", depth=2))
@@ -92,6 +105,18 @@ def test_config_override_switches_windows_and_full_attention():
         model = BACKBONES.build(cfg.model.backbone)
     assert isinstance(model.blocks[1].attn, FullAttention) and model.blocks[1].attn.window == (None, None, None)
     assert isinstance(model.blocks[0].attn, SpatialWindowAttention)
+
+
+def test_cfg_options_strings_switch_attention_on_an_ablation_config():
+    from walt.engine.config import load_config  # the --cfg-options path of tools/train.py
+
+    cfg = load_config(ROOT / "configs/ablations/walt_l_lora_r2.py",
+                      ["model.backbone.depth=2", "model.backbone.spatiotemporal_attention.type=FullAttention",
+                       "model.backbone.spatial_window=[1,8,8]", "model.backbone.qk_norm=False"])
+    with torch.device("meta"):
+        model = BACKBONES.build(cfg.model.backbone)
+    assert isinstance(model.blocks[1].attn, FullAttention) and model.blocks[0].attn.window == (1, 8, 8)
+    assert isinstance(model.blocks[0].attn.q_norm, torch.nn.Identity)
 
 
 def test_bad_inputs_raise_value_errors_naming_shapes():

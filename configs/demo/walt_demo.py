@@ -14,6 +14,7 @@ model = dict(
                   spatial_window=(1, 8, 8), spatiotemporal_window=(8, 4, 4),
                   conditioning=dict(type="AdaLNLoRA", rank=8), num_classes=4),
     autoencoder=dict(_delete_=True, type="IdentityAutoencoder", latent_channels=3),
+    latent_norm=None,  # pixels in [-1, 1]
     video_size=(8, 32, 32),
     self_condition_prob=0.5,
     cond_dropout_prob=0.1,

@@ -21,6 +21,8 @@ model = dict(
     diffusion=dict(type="GaussianDiffusion", schedule="linear", prediction="v", zero_terminal_snr=True),
     autoencoder=dict(type="CausalVAE3D", latent_channels=8),
     text_encoder=None,
-    latent_norm=None,
+    # W.A.L.T §5.2 latent norm: per-channel statistics of the dataset's latents, written by tools/encode_latents.py
+    # (or tools/latent_stats.py); each dataset config points at its own file. Table 3e "w/o latent norm": None.
+    latent_norm=dict(stats="data/ucf101_latents/latent_stats.json"),
     self_condition_prob=0.9,
 )
