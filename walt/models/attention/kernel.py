@@ -2,8 +2,16 @@
 
 Every self- and cross-attention in the codebase (W.A.L.T windows, LAVITA spatial/temporal, full attention) ends in
 :func:`attention` on 4-D ``(B', heads, L, d)`` tensors, with windows folded into the batch dimension ``B'`` — the
-layout on which CPU SDPA is fast. xformers is used when it is installed and the tensors are on CUDA; otherwise SDPA.
-Both compute the same softmax attention, so results agree to kernel rounding.
+layout on which CPU SDPA is fast. Which kernel runs:
+
+* CUDA with xformers installed: ``xformers.ops.memory_efficient_attention``;
+* CPU with a float bias that needs a gradient (W.A.L.T's learned relative position bias while training):
+  :func:`math_attention`, ``softmax(Q Kᵀ / √d + B) V`` written out in the input dtype. SDPA's fused CPU kernel
+  does not support a bias with gradient, so SDPA falls back to its unfused math path, which in bf16 computes in
+  fp32 and adds layout copies — about 2× slower than these four ops in bf16 autocast (``docs/benchmarks/walt.md``);
+* everything else: ``torch.nn.functional.scaled_dot_product_attention``.
+
+All compute the same softmax attention, so results agree to kernel rounding (``tests/test_attention_kernel.py``).
 """
 from __future__ import annotations
 
@@ -17,6 +25,19 @@ except Exception:  # pragma: no cover - depends on the install
     xops = None
 
 
+def math_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``softmax(Q Kᵀ / √d + bias) V`` as four plain ops (the CPU path for a float bias with gradient).
+
+    ``bias`` is a float tensor broadcastable to the scores ``(B, heads, Lq, Lk)``. Under autocast the matmuls run
+    in the autocast dtype and the bias is cast to the scores' dtype (as SDPA casts its mask); ``-inf`` entries get
+    probability 0 and zero gradient, as long as every query row keeps one finite entry (a fully masked row is NaN,
+    as in SDPA)."""
+    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1))
+    if bias is not None:
+        scores = scores.add_(bias.to(scores.dtype))  # in place: the matmul's backward does not need its output
+    return torch.matmul(scores.softmax(-1), v)
+
+
 def attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
     """Softmax attention on ``(B, heads, L, d)`` tensors; ``bias`` is an additive float mask broadcastable to
     ``(B, heads, Lq, Lk)`` (``-inf`` blocks a pair), or a bool mask (``True`` = may attend)."""
@@ -24,6 +45,8 @@ def attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Te
         qx, kx, vx = (t.transpose(1, 2) for t in (q, k, v))  # xformers wants (B, L, heads, d)
         attn_bias = None if bias is None else bias.to(q.dtype).expand(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
         return xops.memory_efficient_attention(qx, kx, vx, attn_bias=attn_bias).transpose(1, 2)
+    if q.device.type == "cpu" and bias is not None and bias.requires_grad and torch.is_grad_enabled():
+        return math_attention(q, k, v, bias)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
 
