@@ -14,9 +14,14 @@ Analytic FLOP count (multiply-add = 2 FLOPs; softmax, norms and element-wise ops
     forward, embeddings = 2·M·C_in·d + 2·M·d·C_out (patch embed and final linear; p = 1)
     forward + backward  = 3 × forward          (backward = 2 × forward: grads w.r.t. inputs and weights)
 
+On a shared machine, run with ``--threads 1`` as well: with one intra-op thread per core, another process on one
+core stalls every parallel region of the model at its barrier (hundreds of short ops per step), but the single
+long peak matmul much less, so the default-thread utilization then mostly measures the load.
+
 Example::
 
     python benchmarks/mfu.py                       # fp32 and bf16 autocast, depth 2, batch 2, ~1 min on 2 cores
+    python benchmarks/mfu.py --dtypes bf16 --threads 1
     python benchmarks/mfu.py --dtypes bf16 --depth 4 --batch 1
 """
 from __future__ import annotations
@@ -36,14 +41,14 @@ def _autocast(dtype: str):
     return torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bf16" else nullcontext()
 
 
-def _interleaved_medians(steps: dict, iters: int) -> dict:
-    """Median seconds of each ``steps[name]()`` over ``iters`` interleaved rounds, after one warm-up round."""
+def _interleaved_medians(steps: dict, iters: int, warmup: int = 1) -> dict:
+    """Median seconds of each ``steps[name]()`` over ``iters`` interleaved rounds, after ``warmup`` rounds."""
     times = {name: [] for name in steps}
-    for round_ in range(iters + 1):
+    for round_ in range(iters + warmup):
         for name, step in steps.items():
             start = time.perf_counter()
             step()
-            if round_:
+            if round_ >= warmup:
                 times[name].append(time.perf_counter() - start)
     return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
 
@@ -70,22 +75,28 @@ def main() -> None:
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--iters", type=int, default=3, help="timed iterations (after 1 warm-up)")
+    parser.add_argument("--iters", type=int, default=3, help="timed iterations (after 1 warm-up, 2 with --compile)")
     parser.add_argument("--no-rel-pos-bias", action="store_true",
                         help="drop the relative position bias (attention then takes SDPA's fused path)")
     parser.add_argument("--peak-size", type=int, default=4096, help="n of the n×n×n peak matmul")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile each transformer block (WALT(compile=True)); compile time is not timed")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="intra-op threads (default: torch's, = cores); 1 is robust to other load on the cores")
     args = parser.parse_args()
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = BACKBONES.build(dict(type="WALT", preset="WALT-L", depth=args.depth, in_channels=8,
                                  input_size=(5, 16, 16), num_classes=101, self_condition=True,
-                                 rel_pos_bias=not args.no_rel_pos_bias))
+                                 rel_pos_bias=not args.no_rel_pos_bias, compile=args.compile))
     x = torch.randn(args.batch, 8, 5, 16, 16)
     t, y = torch.randint(0, 1000, (args.batch,)), torch.randint(0, 101, (args.batch,))
     flops = model_flops(args.depth, model.dim, args.batch * 5 * 16 * 16, model.input_channels, model.out_channels)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; W.A.L.T-L depth {args.depth}, batch "
-          f"{args.batch}, 5x16x16 tokens, rel-pos bias {not args.no_rel_pos_bias}: {flops / 1e9:.1f} GFLOP per "
-          f"forward+backward")
+          f"{args.batch}, 5x16x16 tokens, rel-pos bias {not args.no_rel_pos_bias}, compile {args.compile}: "
+          f"{flops / 1e9:.1f} GFLOP per forward+backward")
 
     summary = []
     for dtype in args.dtypes:
@@ -95,7 +106,8 @@ def main() -> None:
                 out = model(x, t, y=y)
             out.float().square().mean().backward()
 
-        times = _interleaved_medians(dict(peak=peak_matmul(dtype, args.peak_size), model=step), args.iters)
+        times = _interleaved_medians(dict(peak=peak_matmul(dtype, args.peak_size), model=step), args.iters,
+                                     warmup=2 if args.compile else 1)  # compiled: forward, then backward graphs
         seconds = times["model"]
         peak, achieved = 2 * args.peak_size**3 / times["peak"], flops / seconds
         print(f"  {dtype:4s}: matmul peak {peak / 1e9:7.1f} GFLOP/s | fwd+bwd {seconds * 1e3:7.1f} ms = "

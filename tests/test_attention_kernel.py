@@ -100,3 +100,19 @@ def test_dispatch():
     mask = torch.rand(6, 6) > 0.3
     mask |= torch.eye(6, dtype=torch.bool)
     assert torch.equal(attention(q, k, v, mask), _sdpa(q, k, v, mask))
+
+
+def test_window_split_and_merge_heads():
+    """One-copy head split/merge equals window_partition followed by the per-head view, and inverts it."""
+    from walt.models.attention.kernel import window_merge, window_merge_heads, window_partition, window_split_heads
+
+    grid, window, heads, d = (4, 4, 6), (2, 2, 3), 2, 3
+    x = torch.randn(2, 4 * 4 * 6, 3 * heads * d)
+    q, k, v = window_split_heads(x, grid, window, 3, heads)
+    xw = window_partition(x, grid, window)  # (B', L, 3·heads·d)
+    want = xw.view(*xw.shape[:2], 3, heads, d).permute(2, 0, 3, 1, 4)
+    for got, ref in zip((q, k, v), want):
+        assert got.is_contiguous() and torch.equal(got, ref)
+    merged = window_merge_heads(v, grid, window)
+    assert torch.equal(merged, window_merge(v.transpose(1, 2).reshape(*xw.shape[:2], heads * d), grid, window))
+    assert torch.equal(merged, x[..., 2 * heads * d:])

@@ -1,5 +1,5 @@
 # CPU demo of W.A.L.T (§4.2–4.3) on the bundled demo videos (python tools/make_demo_data.py --out data/demo): four
-# classes of a coloured shape moving right / left / up / down. A small W.A.L.T (6 layers, d = 192, patch 4) with
+# classes of a coloured shape moving right / left / up / down. A small W.A.L.T (4 layers, d = 128, patch 4) with
 # alternating spatial (1×8×8 tokens) and spatiotemporal (8×4×4) window attention, AdaLN-LoRA (r = 8),
 # self-conditioning, v-prediction with zero terminal SNR and class conditioning with a null class for guidance,
 # trained in pixel space (identity autoencoder) on 8 frames × 32² clips with bf16 autocast on 2 CPU cores.
@@ -10,7 +10,7 @@ _base_ = [
     "../_base_/runtime/default.py",
 ]
 model = dict(
-    backbone=dict(preset=None, depth=6, dim=192, num_heads=6, patch_size=4, in_channels=3, input_size=(8, 32, 32),
+    backbone=dict(preset=None, depth=4, dim=128, num_heads=4, patch_size=4, in_channels=3, input_size=(8, 32, 32),
                   spatial_window=(1, 8, 8), spatiotemporal_window=(8, 4, 4),
                   conditioning=dict(type="AdaLNLoRA", rank=8), num_classes=4),
     autoencoder=dict(_delete_=True, type="IdentityAutoencoder", latent_channels=3),
@@ -19,10 +19,11 @@ model = dict(
     self_condition_prob=0.5,
     cond_dropout_prob=0.1,
 )
+data = dict(batch_size=16)
 optimizer = dict(lr=1e-3, betas=(0.9, 0.99))
-lr_schedule = dict(warmup_steps=100)
-max_steps = 1500
-ema = dict(decay=0.995)
+lr_schedule = dict(warmup_steps=200)
+max_steps = 3000
+ema = dict(decay=0.999)
 log_interval = 25
-ckpt_interval = 500
+ckpt_interval = 1000
 sample = dict(interval=0, num=8, steps=50, cfg_scale=1.0)

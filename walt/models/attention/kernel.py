@@ -47,6 +47,8 @@ def attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Te
         return xops.memory_efficient_attention(qx, kx, vx, attn_bias=attn_bias).transpose(1, 2)
     if q.device.type == "cpu" and bias is not None and bias.requires_grad and torch.is_grad_enabled():
         return math_attention(q, k, v, bias)
+    if bias is not None and bias.dtype not in (torch.bool, q.dtype):
+        bias = bias.to(q.dtype)  # SDPA wants the mask in the query's dtype (an fp32 bias table under autocast)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
 
@@ -70,3 +72,26 @@ def window_merge(x: Tensor, grid_thw: tuple[int, int, int], window: tuple[int, i
     c = x.shape[-1]
     x = x.view(-1, t // wt, h // wh, w // ww, wt, wh, ww, c)
     return x.permute(0, 1, 4, 2, 5, 3, 6, 7).reshape(-1, t * h * w, c)
+
+
+def window_split_heads(x: Tensor, grid_thw: tuple[int, int, int], window: tuple[int, int, int], parts: int,
+                       num_heads: int) -> tuple[Tensor, ...]:
+    """Fused per-token projections ``(B, t*h*w, parts * heads * d)`` (q, k, v: ``parts = 3``) → ``parts`` contiguous
+    ``(B * num_windows, heads, wt*wh*ww, d)`` tensors, windows as in :func:`window_partition`, in one copy (a linear
+    layer commutes with the window partition, so the projections can be computed before it)."""
+    b, _, c = x.shape
+    (t, h, w), (wt, wh, ww) = grid_thw, window
+    if c % (parts * num_heads):
+        raise ValueError(f"window_split_heads: {c} channels do not split into {parts} parts × {num_heads} heads")
+    x = x.view(b, t // wt, wt, h // wh, wh, w // ww, ww, parts, num_heads, c // (parts * num_heads))
+    x = x.permute(7, 0, 1, 3, 5, 8, 2, 4, 6, 9).reshape(parts, -1, num_heads, wt * wh * ww, x.shape[-1])
+    return x.unbind(0)
+
+
+def window_merge_heads(x: Tensor, grid_thw: tuple[int, int, int], window: tuple[int, int, int]) -> Tensor:
+    """Inverse of :func:`window_split_heads` for one part: ``(B * num_windows, heads, wt*wh*ww, d)`` →
+    ``(B, t*h*w, heads * d)`` in one copy."""
+    (t, h, w), (wt, wh, ww) = grid_thw, window
+    _, heads, _, d = x.shape
+    x = x.view(-1, t // wt, h // wh, w // ww, heads, wt, wh, ww, d)
+    return x.permute(0, 1, 5, 2, 6, 3, 7, 4, 8).reshape(-1, t * h * w, heads * d)

@@ -7,7 +7,8 @@ One module covers every self-attention factorization of both papers, by its wind
 
 A window entry of ``None`` means the whole extent of that grid axis, and an entry larger than the grid is clamped
 to it (an image, ``t = 1``, passes an STW layer as a spatial window). Windows are folded into the batch, so the
-kernel is one SDPA call on ``(B * num_windows, heads, L, d)``.
+kernel is one :func:`~walt.models.attention.kernel.attention` call on ``(B * num_windows, heads, L, d)``; the q/k/v
+projections are computed on the unpartitioned tokens and split into windows and heads in one copy.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from walt.models.attention.kernel import attention, check_window, window_merge, window_partition
+from walt.models.attention.kernel import (attention, check_window, window_merge_heads, window_partition,
+                                         window_split_heads)
 from walt.models.grid import Grid
 
 WindowSpec = Sequence[int | None]
@@ -65,15 +67,12 @@ class WindowSelfAttention(nn.Module):
         """``x``: ``(B, N, D)`` tokens on ``grid``; ``image_mask``: optional ``(B, t)`` bool, True = image frame."""
         window = resolve_window(self.window, grid)
         check_window(tuple(grid), window, type(self).__name__)
-        xw = window_partition(x, tuple(grid), window)  # (B', L, D)
-        bw, length, _ = xw.shape
-        q, k, v = self.qkv(xw).view(bw, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = window_split_heads(self.qkv(x), tuple(grid), window, 3, self.num_heads)  # (B', heads, L, d)
         q, k = self.q_norm(q), self.k_norm(k)
         if self.rope is not None:
             q, k = self.rope(q, k)
-        bias = self.rel_pos(window).to(q.dtype) if self.rel_pos is not None else None
+        bias = self.rel_pos(window) if self.rel_pos is not None else None  # the kernel casts it to q's dtype
         if image_mask is not None and window[0] > 1 and bool(image_mask.any()):
             allowed = image_identity_mask(image_mask, grid, window)
             bias = allowed if bias is None else bias.masked_fill(~allowed, float("-inf"))
-        out = attention(q, k, v, bias).transpose(1, 2).reshape(bw, length, self.dim)
-        return self.proj(window_merge(out, tuple(grid), window))
+        return self.proj(window_merge_heads(attention(q, k, v, bias), tuple(grid), window))

@@ -11,7 +11,9 @@ Switching attention from the command line (one ``--cfg-options`` key, no file ed
 
 * window size: ``model.backbone.spatiotemporal_window=[5,16,16]`` (or ``spatial_window``);
 * attention kind: ``model.backbone.spatiotemporal_attention.type=FullAttention`` (any registered attention);
-* ``model.backbone.qk_norm=False``, ``model.backbone.rel_pos_bias=False``.
+* ``model.backbone.qk_norm=False``, ``model.backbone.rel_pos_bias=False``;
+* ``model.backbone.compile=True``: ``torch.compile`` per transformer block (off by default; see
+  ``docs/benchmarks/walt.md`` for when it pays off).
 
 The backbone injects ``window``, ``qk_norm``, ``rel_pos_bias`` and ``input_grid`` into each attention config when
 the attention class takes them and the config does not set them itself.
@@ -81,7 +83,7 @@ class WALT(LatentDenoiser):
                  num_classes: int | None = None, text_dim: int | None = None, text_pooled: bool = False,
                  cross_attention: dict | None = None, cross_attention_window: str = "spatial",
                  self_condition: bool = False, frame_prediction: bool = False, super_resolution: bool = False,
-                 learn_sigma: bool = False, grad_checkpointing: bool = False):
+                 learn_sigma: bool = False, grad_checkpointing: bool = False, compile: bool = False):
         if preset is not None and preset not in WALT_PRESETS:
             raise KeyError(f"WALT: unknown preset {preset!r}; presets are {', '.join(WALT_PRESETS)}")
         arch = {"patch_size": 1, **WALT_PRESETS[preset or "WALT-L"]}
@@ -133,6 +135,9 @@ class WALT(LatentDenoiser):
                                                 cross_attention=cross_cfg, modulated=self.conditioning.modulated))
         self.final_layer = FinalLayer(self.dim, self.patch_size, self.out_channels,
                                       modulated=self.conditioning.modulated)
+        if compile:  # torch.compile each block in place (state-dict keys unchanged); fuses its element-wise ops
+            for block in self.blocks:
+                block.compile()
 
     @staticmethod
     def _attention_cfg(cfg: dict, **inject) -> dict:
