@@ -7,8 +7,9 @@ layout on which CPU SDPA is fast. Which kernel runs:
 * CUDA with xformers installed: ``xformers.ops.memory_efficient_attention``;
 * CPU with a float bias that needs a gradient (W.A.L.T's learned relative position bias while training):
   :func:`math_attention`, ``softmax(Q Kᵀ / √d + B) V`` written out in the input dtype. SDPA's fused CPU kernel
-  does not support a bias with gradient, so SDPA falls back to its unfused math path, which in bf16 computes in
-  fp32 and adds layout copies — about 2× slower than these four ops in bf16 autocast (``docs/benchmarks/walt.md``);
+  does not support a bias with gradient, so SDPA falls back to its unfused math path, which runs the bmm and
+  softmax of bf16 inputs in fp32 — 1.8× slower than these four ops for one STW attention in bf16 autocast
+  (``docs/benchmarks/walt.md``, MFU section);
 * everything else: ``torch.nn.functional.scaled_dot_product_attention``.
 
 All compute the same softmax attention, so results agree to kernel rounding (``tests/test_attention_kernel.py``).
