@@ -6,6 +6,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from walt.engine import checkpoint as ckpt
 from walt.engine.data_state import ResumableLoader
 from walt.engine.errors import CheckpointError
+from walt.utils import atomic
 
 
 def test_save_writes_step_file_and_latest_pointer(tmp_path):
@@ -33,7 +34,7 @@ def test_interrupted_write_keeps_previous_checkpoint_and_latest(tmp_path, monkey
 
 def test_interrupted_overwrite_of_same_step_keeps_old_content(tmp_path, monkeypatch):
     ckpt.save_checkpoint(tmp_path, dict(step=5, model={"w": torch.ones(1)}))
-    monkeypatch.setattr(ckpt.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr(atomic.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError):
         ckpt.save_checkpoint(tmp_path, dict(step=5, model={"w": torch.zeros(1)}))
     monkeypatch.undo()

@@ -24,14 +24,9 @@ from registry import AUTOENCODERS, DATASETS
 from walt.data.latent_dataset import INDEX_FILE, STATS_FILE, shard_name
 from walt.engine.config import load_config
 from walt.models.autoencoders.latent_norm import LatentStats
+from walt.utils.atomic import atomic_write
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _collate(items: list[dict]) -> dict:
@@ -84,16 +79,16 @@ def encode_dataset(autoencoder: torch.nn.Module, dataset, out: str | Path, *, sh
                 latents, items, stats = encode_shard(autoencoder, dataset, start, end, batch_size=batch_size,
                                                      num_workers=num_workers, device=device, dtype=dtype,
                                                      sample=sample, bf16=bf16)
-                _atomic_write(pt_path, lambda p: torch.save(dict(latents=latents, start=start), p))
+                atomic_write(pt_path, lambda f: torch.save(dict(latents=latents, start=start), f))
                 shard_meta = dict(start=start, items=items, stats=stats.state_dict())
-                _atomic_write(meta_path, lambda p: p.write_text(json.dumps(shard_meta)))
+                atomic_write(meta_path, lambda f: f.write(json.dumps(shard_meta).encode()))
             shards.append(pt_path.name)
             total.merge(LatentStats.from_state_dict(shard_meta["stats"]))
             index_items += [dict(shard=k, offset=i, **item) for i, item in enumerate(shard_meta["items"])]
             bar.update(end - start)
     stats = total.save(out / STATS_FILE)
     index = dict(version=1, shards=shards, items=index_items, **(meta or {}))
-    _atomic_write(out / INDEX_FILE, lambda p: p.write_text(json.dumps(index)))
+    atomic_write(out / INDEX_FILE, lambda f: f.write(json.dumps(index).encode()))
     return dict(items=len(index_items), shards=len(shards), skipped=skipped, stats=stats)
 
 

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from registry import DATASETS
+from walt.utils.atomic import atomic_write
 
 CACHE_KEYS = ("tokens", "mask", "pooled")
 
@@ -54,9 +55,7 @@ def encode_text_cache(encoder: nn.Module, captions: Iterable[str], path: str | P
     cache = {k: v if v.dtype == torch.bool else v.to(dtype) for k, v in cache.items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"captions": unique, "encoder": encoder_config, **cache}, tmp)
-    tmp.replace(path)
+    atomic_write(path, lambda f: torch.save({"captions": unique, "encoder": encoder_config, **cache}, f))
     return len(unique)
 
 

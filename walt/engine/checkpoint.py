@@ -4,14 +4,13 @@ and a small text file ``latest`` in the work dir holding the newest checkpoint's
 way). An interrupted write therefore never damages the previous checkpoint nor the ``latest`` pointer."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from walt.engine.errors import CheckpointError
+from walt.utils.atomic import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "checkpoint_name", "LATEST"]
 
@@ -22,32 +21,12 @@ def checkpoint_name(step: int) -> str:
     return f"step_{step:08d}.pth"
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the checkpoint ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_checkpoint(work_dir: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``work_dir/step_XXXXXXXX.pth`` atomically, then point ``work_dir/latest`` at it."""
     work_dir = Path(work_dir)
     path = work_dir / checkpoint_name(int(state["step"]))
-    _atomic_write(path, lambda f: torch.save(state, f))
-    _atomic_write(work_dir / LATEST, lambda f: f.write((path.name + "\n").encode()))
+    atomic_write(path, lambda f: torch.save(state, f))
+    atomic_write(work_dir / LATEST, lambda f: f.write((path.name + "\n").encode()))
     return path
 
 
