@@ -3,8 +3,6 @@ a tiny captioned demo set and tools/sample_cascade.py turns a prompt into a play
 the SR stage is conditioned on exactly the base stage's latent; text-conditioned frame prediction keeps the observed
 frames; long-video extension adds the expected frames (also through a causal autoencoder, 5 → 2 latent frames in
 W.A.L.T); cached text embeddings train like captions; aspect-ratio finetuning checkpoints load into the 9:16 model."""
-import importlib.util
-import sys
 from pathlib import Path
 
 import decord
@@ -17,27 +15,20 @@ from walt.data.text_cache import CachedTextDataset, encode_text_cache
 from walt.engine.config import load_config
 from walt.models.generative.latent_diffusion import LatentDiffusion
 from walt.models.generative.long_video import extend_video
+from tool_loader import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE, SR = ROOT / "configs/demo/walt_t2v_demo.py", ROOT / "configs/demo/walt_t2v_sr_demo.py"
 PROMPT = "a red square moving left"
 
 
-def _tool(name):
-    sys.path.insert(0, str(ROOT / "tools"))
-    spec = importlib.util.spec_from_file_location(f"{name}_tool", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """Demo data (8 captioned 16-frame 32² videos) and 2-step base and SR runs of the demo configs."""
     tmp = tmp_path_factory.mktemp("t2v")
-    _tool("make_demo_data").main(["--out", str(tmp / "demo"), "--num-per-class", "2", "--frames", "16",
+    load_tool("make_demo_data").main(["--out", str(tmp / "demo"), "--num-per-class", "2", "--frames", "16",
                                   "--size", "32"])
-    train = _tool("train")
+    train = load_tool("train")
     common = ["max_steps=2", "ckpt_interval=2", "data.batch_size=4"]
     assert train.main([str(BASE), "--work-dir", str(tmp / "base"), "--cfg-options",
                        f"data.train.root={tmp / 'demo'}", *common]) == 0
@@ -47,7 +38,7 @@ def trained(tmp_path_factory):
 
 
 def test_cascade_tool_writes_a_playable_video_at_the_sr_resolution(trained, tmp_path, capsys):
-    _tool("sample_cascade").main(["--prompt", PROMPT, "--configs", str(BASE), str(SR), "--checkpoints",
+    load_tool("sample_cascade").main(["--prompt", PROMPT, "--configs", str(BASE), str(SR), "--checkpoints",
                                   str(trained / "base"), str(trained / "sr"), "--steps", "2",
                                   "--cfg-scale", "3", "2", "--out", str(tmp_path)])
     video = decord.VideoReader(str(tmp_path / "00_a_red_square_moving_left.mp4"))
@@ -67,7 +58,7 @@ def test_sr_stage_is_conditioned_on_the_base_stage_latent(trained, monkeypatch):
         return out
 
     monkeypatch.setattr(LatentDiffusion, "sample", spy)
-    cascade = _tool("sample_cascade")
+    cascade = load_tool("sample_cascade")
     video, latents = cascade.run_cascade([(str(BASE), str(trained / "base")), (str(SR), str(trained / "sr"))],
                                          [PROMPT, "two dogs"], steps=[2, 2], cfg_scales=[2.0, 2.0],
                                          sr_noise_levels=[100])
@@ -80,7 +71,7 @@ def test_sr_stage_is_conditioned_on_the_base_stage_latent(trained, monkeypatch):
 
 
 def test_text_frame_prediction_keeps_observed_frames_and_extend_adds_chunks(trained):
-    model, _ = _tool("sample").load_model(str(BASE), str(trained / "base"))
+    model, _ = load_tool("sample").load_model(str(BASE), str(trained / "base"))
     cond = torch.rand(1, 3, 2, 16, 16) * 2 - 1
     z = model.sample(1, prompts=[PROMPT], cond_latent=cond, steps=2, cfg_scale=2.0, decode=False,
                      generator=torch.Generator().manual_seed(0))
@@ -145,7 +136,7 @@ def test_aspect_ratio_checkpoint_loads_into_the_9x16_model(tmp_path):
     square = BACKBONES.build(cfg.model.backbone)
     torch.save({"model": {f"backbone.{k}": v for k, v in square.state_dict().items()} | {"other.w": torch.ones(2)}},
                tmp_path / "square.pth")
-    _tool("interpolate_checkpoint").main([str(BASE), str(tmp_path / "square.pth"), "--input-size", "5", "16", "28",
+    load_tool("interpolate_checkpoint").main([str(BASE), str(tmp_path / "square.pth"), "--input-size", "5", "16", "28",
                                           "--out", str(tmp_path / "wide.pth")])
     wide_cfg = load_config(BASE, ["model.backbone.input_size=(5,16,28)", "model.backbone.spatial_window=(1,8,14)",
                                   "model.backbone.spatiotemporal_window=(5,4,7)"])

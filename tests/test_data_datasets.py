@@ -1,5 +1,4 @@
 """The registered datasets on the demo videos (tools/make_demo_data.py) and on small synthetic folders."""
-import importlib.util
 import os
 import re
 import shutil
@@ -10,17 +9,10 @@ import torch
 from PIL import Image
 
 from registry import DATASETS
+from tool_loader import load_tool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = ["MoveRight", "MoveLeft", "MoveUp", "MoveDown"]
 DIRECTIONS = {"MoveRight": (1, 0), "MoveLeft": (-1, 0), "MoveUp": (0, -1), "MoveDown": (0, 1)}  # (dx, dy), y down
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,4 @@
 """build_dataloader, collate, distributed splitting, worker seeding, skip counting across workers, joint batches."""
-import importlib.util
 import os
 import shutil
 
@@ -11,17 +10,14 @@ from PIL import Image
 from registry import DATASETS
 from walt.data.collate import collate
 from walt.data.loader import build_dataloader
+from tool_loader import load_tool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    spec = importlib.util.spec_from_file_location("make_demo_data", os.path.join(ROOT, "tools", "make_demo_data.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    tool.main(["--out", str(out), "--num-per-class", "4", "--frames", "16", "--size", "32"])
+    load_tool("make_demo_data").main(["--out", str(out), "--num-per-class", "4", "--frames", "16", "--size", "32"])
     return str(out)
 
 

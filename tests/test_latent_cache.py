@@ -1,5 +1,4 @@
 """Latent cache (tools/encode_latents.py → walt/data/latent_dataset.py) and latent statistics (W.A.L.T §5.3)."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -8,17 +7,10 @@ from torch.utils.data import Dataset
 
 from registry import AUTOENCODERS, DATASETS
 from walt.models.autoencoders.latent_norm import LatentNorm
+from tool_loader import load_tool
 
-ROOT = Path(__file__).resolve().parents[1]
 VAE = dict(type="CausalVAE3D", latent_channels=4, base_channels=4, channel_multipliers=(1, 2), num_res_blocks=1,
            temporal_downsample=(True,), num_mid_blocks=1, num_groups=2)
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @DATASETS.register_module(force=True)

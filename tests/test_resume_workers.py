@@ -1,5 +1,4 @@
 """Bit-exact resume with data-loader workers: every random draw of an item is a function of (seed, epoch, index)."""
-import importlib.util
 import os
 import shutil
 
@@ -17,18 +16,15 @@ from walt.data.transforms import ClipTransform, item_generator, sample_frame_ind
 from walt.data.video_io import open_video, read_frames
 from walt.engine.config import load_config
 from walt.engine.trainer import Trainer
+from tool_loader import load_tool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_FRAMES, INTERVAL, RESOLUTION = 2, 2, (4, 6)  # 16×16 sources: a random crop of 11×16 rows, resized to 4×6
 
 
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    spec = importlib.util.spec_from_file_location("make_demo_data", os.path.join(ROOT, "tools", "make_demo_data.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    tool.main(["--out", str(out), "--num-per-class", "2", "--frames", "8", "--size", "16"])  # 4 classes: 8 videos
+    load_tool("make_demo_data").main(["--out", str(out), "--num-per-class", "2", "--frames", "8", "--size", "16"])  # 4 classes: 8 videos
     return str(out)
 
 

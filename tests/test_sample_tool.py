@@ -1,7 +1,5 @@
 """tools/sample.py on a trainer-format checkpoint of a tiny W.A.L.T model: playable mp4/gif files (read back with
 decord), EMA vs raw weights, autoregressive extension, and the one-line summary."""
-import importlib.util
-from pathlib import Path
 
 import decord
 import pytest
@@ -10,8 +8,8 @@ import torch
 from registry import MODELS
 from walt.engine.errors import CheckpointError
 from walt.utils.video_io import read_video
+from tool_loader import load_tool
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIG = """
 model = dict(
     type="LatentDiffusion", video_size=(4, 32, 32), cond_dropout_prob=0.1, frame_prediction_prob=0.5,
@@ -19,13 +17,6 @@ model = dict(
     backbone=dict(type="WALT", input_size=(4, 32, 32), depth=2, dim=32, num_heads=2, patch_size=2,
                   spatial_window=(1, 8, 8), spatiotemporal_window=(2, 8, 8), num_classes=3))
 """
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("sample_tool", ROOT / "tools" / "sample.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture()
@@ -50,7 +41,7 @@ def checkpoint(tmp_path):
 def test_sample_tool_writes_playable_mp4_and_gif(checkpoint, tmp_path, capsys):
     cfg_path, ckpt, _, _ = checkpoint
     out = tmp_path / "out"
-    info = _tool().main([str(cfg_path), "--checkpoint", str(tmp_path), "--num", "2", "--steps", "3", "--class", "1",
+    info = load_tool("sample").main([str(cfg_path), "--checkpoint", str(tmp_path), "--num", "2", "--steps", "3", "--class", "1",
                          "--extend", "1", "--grid", "--out", str(out), "--seed", "0", "--no-progress"])
     assert info["shape"] == (2, 3, 6, 32, 32)  # 4 frames + one chunk of 4 conditioned on 2 (2 new)
     assert info["weights"] == "ema" and info["step"] == 7 and info["path"] == str(ckpt)
@@ -65,7 +56,7 @@ def test_sample_tool_writes_playable_mp4_and_gif(checkpoint, tmp_path, capsys):
 
 def test_sample_tool_loads_ema_or_raw_weights(checkpoint):
     cfg_path, ckpt, model, ema = checkpoint
-    tool = _tool()
+    tool = load_tool("sample")
     with_ema, _ = tool.load_model(str(cfg_path), str(ckpt), use_ema=True)
     raw, info = tool.load_model(str(cfg_path), str(ckpt), use_ema=False)
     assert info["weights"] == "model"
@@ -82,7 +73,7 @@ def test_sample_tool_loads_ema_or_raw_weights(checkpoint):
 
 def test_sample_tool_rejects_mismatched_checkpoint_and_bad_arguments(checkpoint, tmp_path):
     cfg_path, ckpt, _, _ = checkpoint
-    tool = _tool()
+    tool = load_tool("sample")
     other = tmp_path / "other.py"
     other.write_text(CONFIG.replace("depth=2", "depth=4"))
     with pytest.raises(CheckpointError, match="does not fit"):

@@ -7,27 +7,19 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from registry import DATASETS
+from walt.data.wrapper import DatasetWrapper
 
 
 @DATASETS.register_module()
-class SuperResolutionPairs(Dataset):
+class SuperResolutionPairs(DatasetWrapper):
     """Wraps ``dataset`` (a config dict or a dataset of ``video`` items): adds ``lowres_video (3, T, H/f, W/f)``,
     area-downsampled frame by frame (``f = factor``, 2 for each W.A.L.T SR stage)."""
 
     def __init__(self, dataset: dict | Dataset, factor: int = 2):
-        self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
+        super().__init__(dataset)
         if factor < 1:
             raise ValueError(f"SuperResolutionPairs: factor must be >= 1, got {factor}")
         self.factor = factor
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getattr__(self, name: str):
-        # Dataset attributes the trainer reads (classes, skipped, resolution ...) come from the wrapped one.
-        if name in ("dataset", "factor"):
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
 
     def __getitem__(self, index: int) -> dict:
         item = dict(self.dataset[index])

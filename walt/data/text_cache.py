@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from registry import DATASETS
+from walt.data.wrapper import DatasetWrapper
 from walt.utils.atomic import atomic_write
 
 CACHE_KEYS = ("tokens", "mask", "pooled")
@@ -98,22 +99,13 @@ class TextEmbeddingCache:
 
 
 @DATASETS.register_module()
-class CachedTextDataset(Dataset):
+class CachedTextDataset(DatasetWrapper):
     """Wraps ``dataset`` (a config dict or a dataset): items lose ``caption`` and gain ``text_tokens (L, D)``,
     ``text_mask (L,)``, ``text_pooled (D,)`` from the cache file ``cache``."""
 
     def __init__(self, dataset: dict | Dataset, cache: str):
-        self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
+        super().__init__(dataset)
         self.cache = TextEmbeddingCache(cache)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getattr__(self, name: str):
-        # Dataset attributes the trainer reads (num_classes, skipped, resolution ...) come from the wrapped one.
-        if name in ("dataset", "cache"):
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
 
     def __getitem__(self, index: int) -> dict:
         item = dict(self.dataset[index])
