@@ -71,6 +71,33 @@ def test_motion_direction_is_recoverable_from_decoded_frames(demo_root):
         assert np.abs(np.array([dx, dy]) - expected).max() < 1.0, (item["path"], dx, dy)
 
 
+def test_motion_class_reads_the_direction_of_every_demo_video(demo_root):
+    from walt.utils.video_io import read_video
+    tool = load_tool("make_demo_data")
+    for name in CLASSES:
+        for path in sorted(os.listdir(os.path.join(demo_root, name))):
+            video = read_video(os.path.join(demo_root, name, path))
+            assert tool.motion_class(video) == CLASSES.index(name), path
+    still = np.repeat(video[:1], len(video), axis=0)
+    assert tool.motion_class(still) is None and tool.motion_class(np.zeros_like(video)) is None
+    assert tool.motion_class(video[::-1]) == CLASSES.index("MoveUp")  # the last one moves down: reversed, up
+
+
+def test_demo_motion_benchmark_scores_the_demo_videos_as_all_correct(demo_root):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "demo_motion.py"
+    spec = importlib.util.spec_from_file_location("demo_motion", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.main(["--data", demo_root, "--json"])
+    assert result["n"] == 32 and result["accuracy"] == 1.0 and result["static"] == 0
+    assert result["classes"]["MoveLeft"] == dict(n=8, correct=8, static=0)
+    black = np.zeros((8, 16, 16, 3), np.uint8)
+    scored = bench.score([black, black], [0, 1])
+    assert scored["accuracy"] == 0.0 and scored["static"] == 2 and scored["classes"]["MoveUp"]["n"] == 0
+
+
 def test_text_video_csv_reads_demo_captions(demo_root):
     dataset = DATASETS.build(dict(type="TextVideoCSV", root=demo_root, num_frames=4, resolution=16))
     assert len(dataset) == 32

@@ -1,7 +1,9 @@
 """walt.engine.checkpoint and data_state: atomic writes, the ``latest`` pointer, clear errors, data position."""
+import os
+
 import pytest
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 from walt.engine import checkpoint as ckpt
 from walt.engine.data_state import ResumableLoader
@@ -76,7 +78,41 @@ def test_resumable_loader_continues_the_same_order_across_epochs():
     assert [resumed.next_batch()[0].tolist() for _ in range(6)] == order[4:10]
 
 
-def test_resumable_loader_rejects_an_empty_loader():
+def test_resumable_loader_rejects_an_empty_or_iterable_loader():
     empty = DataLoader(TensorDataset(torch.arange(2)), batch_size=3, drop_last=True)
     with pytest.raises(ValueError, match="yields no batches"):
         ResumableLoader(empty).next_batch()
+    with pytest.raises(TypeError, match="map-style"):
+        ResumableLoader(DataLoader(Numbers(), batch_size=None))
+
+
+class Numbers(IterableDataset):
+    def __iter__(self):
+        return iter(range(4))
+
+
+class EpochProbe(TensorDataset):
+    """Items ``(epoch, index, pid)``: the epoch the process that read the item had set, and that process."""
+
+    def __init__(self, n):
+        super().__init__(torch.arange(n))
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __getitem__(self, index):
+        return torch.tensor([self.epoch, index, os.getpid()])
+
+
+def test_resumable_loader_workers_start_once_and_read_each_item_at_its_epoch():
+    # 2 workers kept over 4 epochs of 2 batches: prefetching crosses the epoch boundaries
+    loader = DataLoader(EpochProbe(5), batch_size=2, shuffle=True, drop_last=True, num_workers=2,
+                        generator=torch.Generator())
+    data = ResumableLoader(loader, seed=1)
+    batches = [data.next_batch() for _ in range(8)]
+    assert [b[:, 0].tolist() for b in batches] == [[e, e] for e in range(4) for _ in range(2)]
+    for epoch in range(4):
+        perm = torch.randperm(5, generator=torch.Generator().manual_seed(1 + epoch)).tolist()
+        assert torch.cat([b[:, 1] for b in batches[2 * epoch: 2 * epoch + 2]]).tolist() == perm[:4]
+    assert len({pid for b in batches for pid in b[:, 2].tolist()} - {os.getpid()}) == 2

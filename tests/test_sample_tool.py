@@ -101,3 +101,16 @@ def test_video_io_grid_layout_and_odd_sizes(tmp_path):
     assert read_video(tmp_path / "odd.mp4").shape == (3, 16, 18, 3)
     with pytest.raises(ValueError, match="3, T, H, W"):
         to_uint8_frames(torch.zeros(4, 2, 2, 2))
+
+
+def test_sample_tool_upscales_the_written_videos(checkpoint, tmp_path):
+    cfg_path, _, _, _ = checkpoint
+    out = tmp_path / "big"
+    info = load_tool("sample").main([str(cfg_path), "--checkpoint", str(tmp_path), "--num", "1", "--steps", "2",
+                                     "--class", "0", "--upscale", "2", "--out", str(out), "--no-progress"])
+    assert info["shape"] == (1, 3, 4, 64, 64)
+    video = read_video(out / "sample_000.gif")
+    assert video.shape == (4, 64, 64, 3)
+    assert (video[:, ::2, ::2] == video[:, 1::2, 1::2]).all()  # nearest neighbour: 2×2 blocks of one pixel
+    with pytest.raises(ValueError, match="--upscale must be >= 1"):
+        load_tool("sample").main([str(cfg_path), "--checkpoint", str(tmp_path), "--upscale", "0", "--no-progress"])

@@ -119,6 +119,18 @@ def test_cfg_options_strings_switch_attention_on_an_ablation_config():
     assert isinstance(model.blocks[0].attn.q_norm, torch.nn.Identity)
 
 
+def test_config_sets_position_and_class_embedding_init_scales():
+    # a pos_embed dict from a config (a ConfigDict) gets the token grid as a plain tuple
+    cfg = Config(dict(backbone=dict(TINY, num_classes=3, class_embed_std=1.0,
+                                    pos_embed=dict(type="LearnedSpaceTimePosEmbed", init_std=0.5))))
+    torch.manual_seed(0)
+    model = BACKBONES.build(cfg.backbone)
+    assert tuple(model.pos_embed.grid) == (4, 8, 8)
+    assert 0.4 < model.pos_embed.spatial.std() < 0.6 and 0.8 < model.y_embedder.embedding_table.weight.std() < 1.2
+    default = BACKBONES.build(dict(TINY, num_classes=3))
+    assert default.pos_embed.spatial.std() < 0.03 and default.y_embedder.embedding_table.weight.std() < 0.03
+
+
 def test_bad_inputs_raise_value_errors_naming_shapes():
     model = BACKBONES.build(dict(TINY, num_classes=5, patch_size=2, input_size=(4, 16, 16)))
     t, y = torch.tensor([1, 2]), torch.tensor([0, 1])

@@ -56,6 +56,24 @@ def render(direction: tuple[int, int], shape: str, colour: tuple[int, int, int],
     return video
 
 
+def motion_class(video: np.ndarray, min_travel: float = 0.15) -> int | None:
+    """The index in ``CLASSES`` of the direction a bright object travels in ``video`` (uint8 ``(T, H, W, 3)``):
+    the brightness-weighted centroid's displacement from the first to the last third of the frames, as a
+    fraction of the frame size. ``None`` when the frames are dark or it moves less than ``min_travel``."""
+    frames = video.astype(np.float64).max(axis=-1)  # (T, H, W): the shapes are lit on a black background
+    mass = frames.sum(axis=(1, 2))
+    if (mass < 1e-3 * frames[0].size * 255).any():
+        return None
+    ys, xs = (np.arange(n) + 0.5 for n in frames.shape[1:])
+    centroid = np.stack([(frames.sum(1) * xs).sum(1), (frames.sum(2) * ys).sum(1)], axis=1) / mass[:, None]
+    third = max(1, len(frames) // 3)
+    shift = (centroid[-third:].mean(0) - centroid[:third].mean(0)) / np.array(frames.shape[:0:-1])
+    if np.abs(shift).max() < min_travel:
+        return None
+    best = [np.dot(shift, d) for d in CLASSES.values()]
+    return int(np.argmax(best))
+
+
 def write_mp4(path: str, video: np.ndarray, fps: int = 8) -> str:
     """Encode ``video`` (uint8 ``(T, H, W, 3)``) with H.264 (MPEG-4 part 2 if libx264 is missing); codec name."""
     codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"

@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", action="store_true", help="also write all videos tiled into grid.mp4 / grid.gif")
     p.add_argument("--fps", type=int, default=8)
+    p.add_argument("--upscale", type=int, default=1,
+                   help="enlarge the written videos N× (nearest neighbour), for viewing small samples")
     p.add_argument("--use-ema", dest="use_ema", action="store_true", default=True,
                    help="sample with the EMA weights (the default)")
     p.add_argument("--no-ema", dest="use_ema", action="store_false", help="sample with the raw training weights")
@@ -116,6 +118,9 @@ def main(argv: list[str] | None = None) -> dict:
             kwargs["y"] = torch.randint(model.num_classes, (args.num,), generator=generator,
                                         device=args.device)  # keep one class over all chunks
         videos = extend_video(model, videos, args.extend, args.num_observed, **kwargs)
+    if args.upscale < 1:
+        raise ValueError(f"--upscale must be >= 1, got {args.upscale}")
+    videos = videos.repeat_interleave(args.upscale, dim=-2).repeat_interleave(args.upscale, dim=-1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     files = []

@@ -28,8 +28,9 @@ def build_dataloader(data_cfg: dict, *, batch_size: int, num_workers: int, shuff
     With ``distributed`` a ``DistributedSampler`` splits the data between ``num_replicas`` ranks (default: the
     initialized process group's world size and rank); call ``loader.sampler.set_epoch(epoch)`` each epoch. The
     shuffling order is determined by ``seed`` (and the rank). A pixel dataset draws item ``i``'s augmentation from
-    ``item_generator(dataset seed, epoch, i)`` whatever worker loads it; call ``loader.dataset.set_epoch(epoch)``
-    each epoch too (``walt.engine.data_state.ResumableLoader`` calls both)."""
+    ``item_generator(dataset seed, epoch, i)`` whatever worker loads it; its epoch is per process, so iterate the
+    epochs with ``walt.engine.data_state.ResumableLoader`` (one set of workers for the whole run, the epoch sent
+    with every index) or call ``loader.dataset.set_epoch(epoch)`` before each epoch's ``iter(loader)``."""
     if "type" not in data_cfg and "train" in data_cfg:
         raise ValueError("build_dataloader: pass a dataset config such as cfg.data['train'], not the whole data dict")
     dataset = DATASETS.build(data_cfg)
@@ -49,5 +50,4 @@ def build_dataloader(data_cfg: dict, *, batch_size: int, num_workers: int, shuff
     generator = torch.Generator().manual_seed(seed + (rank or 0))
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
                       num_workers=num_workers, collate_fn=collate, worker_init_fn=seed_worker, generator=generator,
-                      drop_last=drop_last, pin_memory=torch.cuda.is_available(),
-                      persistent_workers=num_workers > 0)
+                      drop_last=drop_last, pin_memory=torch.cuda.is_available())

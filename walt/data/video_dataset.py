@@ -69,7 +69,7 @@ class VideoDataset(Dataset):
         # Shared memory, one slot per process (main = 0, worker i = i + 1): workers forked or spawned count into
         # their own slot, so no lock is needed, and the main process reads the sum.
         self._skips = multiprocessing.RawArray("q", COUNTER_SLOTS)
-        self._epoch = multiprocessing.RawValue("q", 0)  # shared too: persistent workers see set_epoch
+        self.epoch = 0  # per process: set it before a loader starts its workers, or per item (ResumableLoader)
 
     @property
     def num_classes(self) -> int:
@@ -80,16 +80,12 @@ class VideoDataset(Dataset):
         """How many samples were skipped so far, in this process and its data-loader workers together."""
         return int(sum(self._skips))
 
-    @property
-    def epoch(self) -> int:
-        return int(self._epoch.value)
-
     def set_epoch(self, epoch: int) -> None:
         """Draw the augmentation of the coming epoch's items from ``item_generator(seed, epoch, index)``; call it
         before iterating the epoch's data loader (like ``DistributedSampler.set_epoch``)."""
         if epoch < 0:
             raise ValueError(f"{type(self).__name__}.set_epoch: epoch must be >= 0, got {epoch}")
-        self._epoch.value = epoch
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -45,8 +45,8 @@ class LatentDenoiser(nn.Module):
     """Base class of the W.A.L.T and LAVITA backbones: builds the conditioning vector ``c`` and the
     channel-concatenated input. Subclasses implement ``forward`` with the signature in the module docstring."""
 
-    def __init__(self, in_channels: int, dim: int, num_classes: int | None = None, text_dim: int | None = None,
-                 text_pooled: bool = False, self_condition: bool = False, frame_prediction: bool = False,
+    def __init__(self, in_channels: int, dim: int, num_classes: int | None = None, class_embed_std: float = 0.02,
+                 text_dim: int | None = None, text_pooled: bool = False, self_condition: bool = False, frame_prediction: bool = False,
                  super_resolution: bool = False, learn_sigma: bool = False):
         super().__init__()
         self.in_channels, self.dim = in_channels, dim
@@ -56,7 +56,7 @@ class LatentDenoiser(nn.Module):
         self.out_channels = in_channels * (2 if learn_sigma else 1)
         self.input_channels = in_channels * (1 + self_condition + super_resolution) + (in_channels + 1) * frame_prediction
         self.t_embedder = TimestepEmbedder(dim)
-        self.y_embedder = LabelEmbedder(num_classes, dim) if num_classes else None
+        self.y_embedder = LabelEmbedder(num_classes, dim, class_embed_std) if num_classes else None
         self.text_pooled_proj = nn.Linear(text_dim, dim) if (text_dim and text_pooled) else None
         self.sr_embedder = TimestepEmbedder(dim) if super_resolution else None
         self.lr_upsample = DepthToSpace(in_channels) if super_resolution else None

@@ -80,8 +80,8 @@ class WALT(LatentDenoiser):
                  spatial_attention: dict | None = None, spatiotemporal_attention: dict | None = None,
                  qk_norm: bool = True, rel_pos_bias: bool = True,
                  conditioning: dict | None = None, pos_embed: dict | None = None, patch_embed: dict | None = None,
-                 num_classes: int | None = None, text_dim: int | None = None, text_pooled: bool = False,
-                 cross_attention: dict | None = None, cross_attention_window: str = "spatial",
+                 num_classes: int | None = None, class_embed_std: float = 0.02, text_dim: int | None = None,
+                 text_pooled: bool = False, cross_attention: dict | None = None, cross_attention_window: str = "spatial",
                  self_condition: bool = False, frame_prediction: bool = False, super_resolution: bool = False,
                  learn_sigma: bool = False, grad_checkpointing: bool = False, compile: bool = False):
         if preset is not None and preset not in WALT_PRESETS:
@@ -90,8 +90,8 @@ class WALT(LatentDenoiser):
         for key, value in dict(depth=depth, dim=dim, num_heads=num_heads, patch_size=patch_size).items():
             if value is not None:
                 arch[key] = value
-        super().__init__(in_channels, arch["dim"], num_classes=num_classes, text_dim=text_dim,
-                         text_pooled=text_pooled, self_condition=self_condition, frame_prediction=frame_prediction,
+        super().__init__(in_channels, arch["dim"], num_classes=num_classes, class_embed_std=class_embed_std,
+                         text_dim=text_dim, text_pooled=text_pooled, self_condition=self_condition, frame_prediction=frame_prediction,
                          super_resolution=super_resolution, learn_sigma=learn_sigma)
         if cross_attention_window not in ("spatial", "block"):
             raise ValueError(f"WALT: cross_attention_window must be 'spatial' (joint image-video training) or "
@@ -108,7 +108,7 @@ class WALT(LatentDenoiser):
             default_args=dict(in_channels=self.input_channels, dim=self.dim, patch_size=self.patch_size))
         self.input_grid = self.patch_embed.grid(*self.input_size)
         self.pos_embed = POS_EMBEDS.build(pos_embed or dict(type="LearnedSpaceTimePosEmbed"),
-                                          default_args=dict(dim=self.dim, grid=self.input_grid))
+                                          default_args=dict(dim=self.dim, grid=tuple(self.input_grid)))
         self.text_proj = nn.Linear(text_dim, self.dim) if text_dim else None  # text tokens → D for cross-attn
 
         # --- transformer layers: 2i spatial window, 2i+1 spatiotemporal window ------------------------------

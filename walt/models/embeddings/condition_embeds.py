@@ -30,13 +30,17 @@ class TimestepEmbedder(nn.Module):
 
 
 class LabelEmbedder(nn.Module):
-    """Class label → ``(B, D)``; row ``num_classes`` is the null class used for classifier-free guidance."""
+    """Class label → ``(B, D)``; row ``num_classes`` is the null class used for classifier-free guidance.
 
-    def __init__(self, num_classes: int, dim: int):
+    ``init_std``: DiT's 0.02 by default. ADM initialises its class embedding at N(0, 1), the scale the timestep
+    embedding reaches; a short run (the CPU demo) needs that, or the label is drowned by the timestep in ``c + t``
+    and the model learns to ignore it."""
+
+    def __init__(self, num_classes: int, dim: int, init_std: float = 0.02):
         super().__init__()
         self.num_classes = num_classes
         self.embedding_table = nn.Embedding(num_classes + 1, dim)
-        nn.init.normal_(self.embedding_table.weight, std=0.02)
+        nn.init.normal_(self.embedding_table.weight, std=init_std)
 
     def forward(self, y: Tensor) -> Tensor:
         if y.is_meta:  # no values to check (FLOP counting on the meta device)
