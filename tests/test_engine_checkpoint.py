@@ -76,6 +76,9 @@ def test_resumable_loader_continues_the_same_order_across_epochs():
     resumed = ResumableLoader(_loader(), seed=3)
     resumed.load_state_dict(first.state_dict())
     assert [resumed.next_batch()[0].tolist() for _ in range(6)] == order[4:10]
+    at_epoch_end = ResumableLoader(_loader(), seed=3)
+    at_epoch_end.load_state_dict(dict(epoch=0, consumed=3))  # all 3 batches of epoch 0 consumed
+    assert at_epoch_end.next_batch()[0].tolist() == order[3] and at_epoch_end.state_dict() == dict(epoch=1, consumed=1)
 
 
 def test_resumable_loader_rejects_an_empty_or_iterable_loader():

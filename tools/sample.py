@@ -103,6 +103,8 @@ def _per_video(values: list | None, num: int, what: str) -> list | None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.upscale < 1:
+        raise ValueError(f"--upscale must be >= 1, got {args.upscale}")
     start = time.time()
     model, info = load_model(args.config, args.checkpoint, args.use_ema, args.cfg_options, args.device)
     classes = _per_video(args.classes, args.num, "class")
@@ -118,9 +120,8 @@ def main(argv: list[str] | None = None) -> dict:
             kwargs["y"] = torch.randint(model.num_classes, (args.num,), generator=generator,
                                         device=args.device)  # keep one class over all chunks
         videos = extend_video(model, videos, args.extend, args.num_observed, **kwargs)
-    if args.upscale < 1:
-        raise ValueError(f"--upscale must be >= 1, got {args.upscale}")
-    videos = videos.repeat_interleave(args.upscale, dim=-2).repeat_interleave(args.upscale, dim=-1)
+    if args.upscale > 1:
+        videos = videos.repeat_interleave(args.upscale, dim=-2).repeat_interleave(args.upscale, dim=-1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     files = []

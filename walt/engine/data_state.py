@@ -71,10 +71,6 @@ class ResumableLoader:
         return len(self.loader.batch_sampler)
 
     def next_batch(self) -> Any:
-        if self.batches_per_epoch == 0:
-            src = self.loader
-            raise ValueError(f"the training data loader yields no batches (dataset of {len(src.dataset)} items, "
-                             f"batch size {src.batch_size}, drop_last={src.drop_last})")
         if self._iterator is None:
             self._iterator = iter(self._endless_loader())
         batch = next(self._iterator)
@@ -90,7 +86,12 @@ class ResumableLoader:
         self.epoch, self.consumed, self._iterator = int(state["epoch"]), int(state["consumed"]), None
 
     def _endless_loader(self) -> DataLoader:
-        src, workers = self.loader, self.loader.num_workers
+        src, workers, per_epoch = self.loader, self.loader.num_workers, self.batches_per_epoch
+        if per_epoch == 0:
+            raise ValueError(f"the training data loader yields no batches (dataset of {len(src.dataset)} items, "
+                             f"batch size {src.batch_size}, drop_last={src.drop_last})")
+        # a position saved at the end of an epoch ({epoch: e, consumed: all}) is the start of the next one
+        self.epoch, self.consumed = self.epoch + self.consumed // per_epoch, self.consumed % per_epoch
         return DataLoader(
             _EpochItems(src.dataset), batch_sampler=_EpochBatches(src, self.seed, self.epoch, self.consumed),
             num_workers=workers, collate_fn=src.collate_fn, pin_memory=src.pin_memory, timeout=src.timeout,

@@ -46,8 +46,8 @@ class LatentDenoiser(nn.Module):
     channel-concatenated input. Subclasses implement ``forward`` with the signature in the module docstring."""
 
     def __init__(self, in_channels: int, dim: int, num_classes: int | None = None, class_embed_std: float = 0.02,
-                 text_dim: int | None = None, text_pooled: bool = False, self_condition: bool = False, frame_prediction: bool = False,
-                 super_resolution: bool = False, learn_sigma: bool = False):
+                 text_dim: int | None = None, text_pooled: bool = False, self_condition: bool = False,
+                 frame_prediction: bool = False, super_resolution: bool = False, learn_sigma: bool = False):
         super().__init__()
         self.in_channels, self.dim = in_channels, dim
         self.num_classes, self.text_dim, self.learn_sigma = num_classes, text_dim, learn_sigma

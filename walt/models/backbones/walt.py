@@ -81,7 +81,8 @@ class WALT(LatentDenoiser):
                  qk_norm: bool = True, rel_pos_bias: bool = True,
                  conditioning: dict | None = None, pos_embed: dict | None = None, patch_embed: dict | None = None,
                  num_classes: int | None = None, class_embed_std: float = 0.02, text_dim: int | None = None,
-                 text_pooled: bool = False, cross_attention: dict | None = None, cross_attention_window: str = "spatial",
+                 text_pooled: bool = False, cross_attention: dict | None = None,
+                 cross_attention_window: str = "spatial",
                  self_condition: bool = False, frame_prediction: bool = False, super_resolution: bool = False,
                  learn_sigma: bool = False, grad_checkpointing: bool = False, compile: bool = False):
         if preset is not None and preset not in WALT_PRESETS:
@@ -91,8 +92,8 @@ class WALT(LatentDenoiser):
             if value is not None:
                 arch[key] = value
         super().__init__(in_channels, arch["dim"], num_classes=num_classes, class_embed_std=class_embed_std,
-                         text_dim=text_dim, text_pooled=text_pooled, self_condition=self_condition, frame_prediction=frame_prediction,
-                         super_resolution=super_resolution, learn_sigma=learn_sigma)
+                         text_dim=text_dim, text_pooled=text_pooled, self_condition=self_condition,
+                         frame_prediction=frame_prediction, super_resolution=super_resolution, learn_sigma=learn_sigma)
         if cross_attention_window not in ("spatial", "block"):
             raise ValueError(f"WALT: cross_attention_window must be 'spatial' (joint image-video training) or "
                              f"'block' (the block's own SW/STW window), got {cross_attention_window!r}")
