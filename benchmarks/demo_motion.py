@@ -2,7 +2,7 @@
 
 Samples ``--per-class`` videos of each demo class (tools/make_demo_data.py: a shape moving right / left / up /
 down) from a trained checkpoint and reads each one's direction off its brightness centroid
-(``make_demo_data.motion_class``). A sample counts as correct when that direction is its class; "static" counts
+(``walt.data.demo_videos.motion_class``). A sample counts as correct when that direction is its class; "static" counts
 samples that are dark or move less than 15% of the frame. ``--data`` scores the demo videos themselves instead (the
 scorer's own check: 100% there). Prints a table, ``--json`` a JSON line.
 
@@ -19,11 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from make_demo_data import CLASSES, motion_class  # noqa: E402
-from sample import load_model  # noqa: E402
-
-from walt.utils.video_io import read_video, to_uint8_frames  # noqa: E402
+from walt.data.demo_videos import CLASSES, motion_class
+from walt.data.video_io import read_video, to_uint8_frames
+from walt.engine.loading import load_model
 
 
 def score(videos: list[np.ndarray], labels: list[int]) -> dict:

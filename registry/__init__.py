@@ -21,7 +21,7 @@ from mmengine.registry import Registry, build_from_cfg
 
 __all__ = [
     "AUTOENCODERS", "PATCH_EMBEDS", "POS_EMBEDS", "ATTENTIONS", "CONDITIONINGS", "BLOCKS", "BACKBONES",
-    "TEXT_ENCODERS", "DIFFUSIONS", "SAMPLERS", "DATASETS", "MODELS", "OPTIMIZERS", "METRICS", "ALL_REGISTRIES",
+    "TEXT_ENCODERS", "DIFFUSIONS", "SAMPLERS", "DATASETS", "MODELS", "OPTIMIZERS", "ALL_REGISTRIES",
     "registered_names",
 ]
 
@@ -62,12 +62,11 @@ SAMPLERS = _registry("sampler", "walt.diffusion")
 DATASETS = _registry("dataset", "walt.data")
 MODELS = _registry("model", "walt.models.generative")  # top-level trainable models (latent diffusion, autoencoder training)
 OPTIMIZERS = _registry("optimizer", "walt.engine")
-METRICS = _registry("metric", "walt.utils")
 
 ALL_REGISTRIES: dict[str, Registry] = {
     r.name: r
     for r in (AUTOENCODERS, PATCH_EMBEDS, POS_EMBEDS, ATTENTIONS, CONDITIONINGS, BLOCKS, BACKBONES, TEXT_ENCODERS,
-              DIFFUSIONS, SAMPLERS, DATASETS, MODELS, OPTIMIZERS, METRICS)
+              DIFFUSIONS, SAMPLERS, DATASETS, MODELS, OPTIMIZERS)
 }
 
 

@@ -9,6 +9,8 @@ import decord
 import pytest
 import torch
 
+from walt.engine.loading import load_model
+
 from registry import BACKBONES, DATASETS, MODELS
 from walt.data.collate import collate
 from walt.data.text_cache import CachedTextDataset, encode_text_cache
@@ -71,7 +73,7 @@ def test_sr_stage_is_conditioned_on_the_base_stage_latent(trained, monkeypatch):
 
 
 def test_text_frame_prediction_keeps_observed_frames_and_extend_adds_chunks(trained):
-    model, _ = load_tool("sample").load_model(str(BASE), str(trained / "base"))
+    model, _ = load_model(str(BASE), str(trained / "base"))
     cond = torch.rand(1, 3, 2, 16, 16) * 2 - 1
     z = model.sample(1, prompts=[PROMPT], cond_latent=cond, steps=2, cfg_scale=2.0, decode=False,
                      generator=torch.Generator().manual_seed(0))

@@ -9,7 +9,7 @@ import torch
 
 from registry import AUTOENCODERS, BACKBONES
 from walt.engine.config import load_config
-from walt.utils.flops import backbone_inputs, count_flops, default_input_shape
+from walt.analysis.flops import backbone_inputs, count_flops, default_input_shape
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.py")

@@ -72,15 +72,15 @@ def test_motion_direction_is_recoverable_from_decoded_frames(demo_root):
 
 
 def test_motion_class_reads_the_direction_of_every_demo_video(demo_root):
-    from walt.utils.video_io import read_video
-    tool = load_tool("make_demo_data")
+    from walt.data.demo_videos import motion_class
+    from walt.data.video_io import read_video
     for name in CLASSES:
         for path in sorted(os.listdir(os.path.join(demo_root, name))):
             video = read_video(os.path.join(demo_root, name, path))
-            assert tool.motion_class(video) == CLASSES.index(name), path
+            assert motion_class(video) == CLASSES.index(name), path
     still = np.repeat(video[:1], len(video), axis=0)
-    assert tool.motion_class(still) is None and tool.motion_class(np.zeros_like(video)) is None
-    assert tool.motion_class(video[::-1]) == CLASSES.index("MoveUp")  # the last one moves down: reversed, up
+    assert motion_class(still) is None and motion_class(np.zeros_like(video)) is None
+    assert motion_class(video[::-1]) == CLASSES.index("MoveUp")  # the last one moves down: reversed, up
 
 
 def test_demo_motion_benchmark_scores_the_demo_videos_as_all_correct(demo_root):

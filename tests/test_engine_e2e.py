@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from walt.engine import train_cli as train_tool
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
-import train as train_tool  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from walt.models.feature_nets.i3d import InceptionI3d
-from walt.models.feature_nets.inception import InceptionV3
-from walt.utils.metrics.frechet import frechet_distance_from_features
-from walt.utils.metrics.inception_score import inception_score
+from walt.evaluation.i3d import InceptionI3d
+from walt.evaluation.inception import InceptionV3
+from walt.evaluation.frechet import frechet_distance_from_features
+from walt.evaluation.inception_score import inception_score
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, FRAMES, I3D_SIZE, INC_SIZE = 0.0625, 8, 32, 75

@@ -12,8 +12,8 @@ from torch import nn
 from registry import BACKBONES
 from walt.models.attention.window import WindowSelfAttention
 from walt.models.grid import Grid
-from walt.utils.flop_handles import einsum_macs, matmul_macs
-from walt.utils.flops import backbone_inputs, count_flops, flops_table, param_counts, reference_adaln_macs
+from walt.analysis.flop_handles import einsum_macs, matmul_macs
+from walt.analysis.flops import backbone_inputs, count_flops, flops_table, param_counts, reference_adaln_macs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,9 +115,9 @@ def test_lavita_xl2_variant2_matches_paper_table3():
 
 
 def test_walt_t2v_3b_reports_on_meta_with_little_memory():
-    code = ("import json; from tools.flops import main; "
-            "main(['--backbone', json.dumps(dict(type='WALT', preset='WALT-T2V-3B', text_dim=4096)), '--json'])")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    args = ["--backbone", json.dumps(dict(type="WALT", preset="WALT-T2V-3B", text_dim=4096)), "--json"]
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "flops.py"), *args], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
     rss_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # ru_maxrss is KiB on Linux
     report = json.loads(out.stdout)
     assert report["params_total"] > 2.5e9 and report["flops"] > 0 and not report["skipped_ops"]

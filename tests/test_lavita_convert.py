@@ -7,7 +7,9 @@ import torch.nn.functional as F
 
 from walt.models.backbones.latte_convert import load_latte_state_dict, to_latte_state_dict
 from walt.models.backbones.lavita import LAVITA
-from tools.convert_latte import main as convert_main
+from tool_loader import load_tool
+
+convert_main = load_tool("convert_latte").main
 
 CFG = dict(preset=None, depth=4, dim=32, num_heads=4, patch_size=2, num_frames=4, input_size=8, num_classes=5)
 

@@ -1,12 +1,12 @@
 """tools/list_registry.py: every registry, scope walt, its members with one-line descriptions."""
 import json
-import sys
 from pathlib import Path
 
 from registry import ALL_REGISTRIES, registered_names
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import list_registry  # noqa: E402
+from tool_loader import load_tool
+
+list_registry = load_tool("list_registry")
 
 
 def test_json_lists_every_registry_with_scope_walt_and_all_members(capsys):

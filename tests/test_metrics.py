@@ -4,10 +4,10 @@ import pytest
 import scipy.linalg
 import torch
 
-from walt.models.feature_nets.i3d import InceptionI3d
-from walt.models.feature_nets.inception import InceptionV3
-from walt.utils.metrics.frechet import frechet_distance, frechet_distance_from_features, gaussian_stats
-from walt.utils.metrics.inception_score import inception_score
+from walt.evaluation.i3d import InceptionI3d
+from walt.evaluation.inception import InceptionV3
+from walt.evaluation.frechet import frechet_distance, frechet_distance_from_features, gaussian_stats
+from walt.evaluation.inception_score import inception_score
 
 
 def test_frechet_distance_of_identical_features_is_zero():

@@ -5,9 +5,11 @@ import decord
 import pytest
 import torch
 
+from walt.engine.loading import load_model
+
 from registry import MODELS
 from walt.engine.errors import CheckpointError
-from walt.utils.video_io import read_video
+from walt.data.video_io import read_video
 from tool_loader import load_tool
 
 CONFIG = """
@@ -57,8 +59,8 @@ def test_sample_tool_writes_playable_mp4_and_gif(checkpoint, tmp_path, capsys):
 def test_sample_tool_loads_ema_or_raw_weights(checkpoint):
     cfg_path, ckpt, model, ema = checkpoint
     tool = load_tool("sample")
-    with_ema, _ = tool.load_model(str(cfg_path), str(ckpt), use_ema=True)
-    raw, info = tool.load_model(str(cfg_path), str(ckpt), use_ema=False)
+    with_ema, _ = load_model(str(cfg_path), str(ckpt), use_ema=True)
+    raw, info = load_model(str(cfg_path), str(ckpt), use_ema=False)
     assert info["weights"] == "model"
     for name, p in with_ema.named_parameters():
         assert torch.equal(p, ema[name])
@@ -77,10 +79,10 @@ def test_sample_tool_rejects_mismatched_checkpoint_and_bad_arguments(checkpoint,
     other = tmp_path / "other.py"
     other.write_text(CONFIG.replace("depth=2", "depth=4"))
     with pytest.raises(CheckpointError, match="does not fit"):
-        tool.load_model(str(other), str(ckpt))
+        load_model(str(other), str(ckpt))
     other.write_text(CONFIG.replace("dim=32", "dim=16"))
     with pytest.raises(CheckpointError, match="size mismatch"):
-        tool.load_model(str(other), str(ckpt))
+        load_model(str(other), str(ckpt))
     with pytest.raises(ValueError, match="one per video"):
         tool.main([str(cfg_path), "--checkpoint", str(ckpt), "--num", "3", "--class", "0", "1", "--steps", "1",
                    "--out", str(tmp_path / "o")])
@@ -91,7 +93,7 @@ def test_sample_tool_rejects_mismatched_checkpoint_and_bad_arguments(checkpoint,
 
 
 def test_video_io_grid_layout_and_odd_sizes(tmp_path):
-    from walt.utils.video_io import make_grid, to_uint8_frames, write_video
+    from walt.data.video_io import make_grid, to_uint8_frames, write_video
     videos = torch.arange(3.0).view(3, 1, 1, 1, 1).expand(3, 3, 2, 4, 5) / 3
     grid = make_grid(videos, nrow=2, padding=1)
     assert grid.shape == (3, 2, 1 + 2 * 5, 1 + 2 * 6)

@@ -2,7 +2,7 @@
 """One table of parameters, FLOPs and activation memory across configs (an ablation grid in one command).
 
 Every backbone is built on the meta device; activation memory is the bytes autograd saves for the backward pass
-of one training forward (walt/utils/flops.py ``activation_bytes``), in the parameters' dtype (fp32 unless the
+of one training forward (walt/analysis/flops.py ``activation_bytes``), in the parameters' dtype (fp32 unless the
 config says otherwise), without gradient checkpointing.
 
 examples:
@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: make tools/ importable
-from tools.flops import add_model_args, analyse, build_backbone  # noqa: E402
+from walt.analysis.report import add_model_args, analyse, build_backbone
 
 
 def rows_for(specs: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:

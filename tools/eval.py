@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from walt.data.video_io import is_image_file, is_video_file, open_video, read_frames, read_image
-from walt.models.feature_nets.i3d import InceptionI3d
-from walt.models.feature_nets.inception import InceptionV3
-from walt.utils.metrics.frechet import frechet_distance_from_features
-from walt.utils.metrics.inception_score import inception_score
+from walt.evaluation.i3d import InceptionI3d
+from walt.evaluation.inception import InceptionV3
+from walt.evaluation.frechet import frechet_distance_from_features
+from walt.evaluation.inception_score import inception_score
 
 
 def list_media(folder: str, max_samples: int | None) -> tuple[list[str], list[str]]:

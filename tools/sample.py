@@ -15,12 +15,10 @@ from pathlib import Path
 
 import torch
 
-from registry import MODELS
-from walt.engine.checkpoint import LATEST, latest_checkpoint, load_checkpoint
-from walt.engine.config import load_config
-from walt.engine.errors import CheckpointError, WaltError
+from walt.data.video_io import make_grid, write_gif, write_video
+from walt.engine.errors import WaltError
+from walt.engine.loading import load_model
 from walt.models.generative.long_video import extend_video
-from walt.utils.video_io import make_grid, write_gif, write_video
 
 EXAMPLE = """example:
   python tools/sample.py configs/demo/walt_demo.py --checkpoint work_dirs/walt_demo/latest \\
@@ -58,39 +56,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     return p.parse_args(argv)
-
-
-def load_model(config: str, checkpoint: str, use_ema: bool = True, cfg_options: list[str] | None = None,
-               device: str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Build ``cfg.model`` and load a trainer checkpoint into it. Returns ``(model in eval mode, info)``."""
-    cfg = load_config(config, cfg_options)
-    model = MODELS.build(cfg.model)
-    path = Path(checkpoint)
-    if path.is_dir() or path.name == LATEST:  # a work dir, or its 'latest' pointer file
-        path = latest_checkpoint(path if path.is_dir() else path.parent)
-    state = load_checkpoint(path, required=("model",))
-    try:
-        result = model.load_state_dict(state["model"], strict=False)
-    except RuntimeError as err:  # shape mismatches
-        raise CheckpointError(f"checkpoint {path} does not fit the model of {config}: {err}") from err
-    # the trainer leaves the frozen autoencoder / text encoder out: their weights come from their own files
-    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
-    frozen |= {name for name, _ in model.named_buffers()}
-    missing = set(result.missing_keys) - frozen
-    if missing or result.unexpected_keys:
-        raise CheckpointError(f"checkpoint {path} does not fit the model of {config}: missing "
-                              f"{sorted(missing)[:5]}, unexpected {sorted(result.unexpected_keys)[:5]}")
-    weights = "model"
-    if use_ema and state.get("ema"):
-        ema, params = state["ema"], dict(model.named_parameters())
-        unknown = sorted(set(ema) - set(params))
-        if unknown:
-            raise CheckpointError(f"checkpoint {path}: EMA keys {unknown[:5]} are not parameters of the model")
-        with torch.no_grad():
-            for name, value in ema.items():
-                params[name].copy_(value)
-        weights = "ema"
-    return model.to(device).eval(), dict(path=str(path), step=state.get("step"), weights=weights)
 
 
 def _per_video(values: list | None, num: int, what: str) -> list | None:

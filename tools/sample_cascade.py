@@ -17,10 +17,8 @@ from pathlib import Path
 
 import torch
 
-from walt.utils.video_io import write_gif, write_video
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sample import load_model  # noqa: E402  (tools/sample.py: config + checkpoint → LatentDiffusion)
+from walt.data.video_io import write_gif, write_video
+from walt.engine.loading import load_model
 
 
 def per_stage(values: list, n: int, name: str) -> list:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a walt model from a config (works the same under torchrun).
+"""Train a walt model from a config (works the same under torchrun); see walt/engine/train_cli.py.
 
 examples:
   python tools/train.py configs/demo/walt_demo.py --cfg-options max_steps=100 wandb.mode=offline
@@ -7,56 +7,9 @@ examples:
   python tools/train.py configs/demo/walt_demo.py --resume                 # continue from work_dir/latest
   torchrun --nproc_per_node 8 tools/train.py configs/walt_ucf.py --resume work_dirs/walt_ucf/step_00010000.pth
 """
-from __future__ import annotations
-
-import argparse
-import os
 import sys
-import time
 
-from walt.engine.config import load_config
-from walt.engine.errors import WaltError
-from walt.engine.trainer import Trainer
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("config", help="config file (mmengine pure-Python, _base_ inheritance)")
-    parser.add_argument("--work-dir", help="where checkpoints, train.log and samples go "
-                                           "(default: cfg.work_dir or work_dirs/<config name>)")
-    parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
-                        help="continue a run: from the checkpoint work_dir/latest names, or from PATH")
-    parser.add_argument("--load-from", metavar="CKPT", help="initialize the weights from CKPT and start at step 0")
-    parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE",
-                        help="override config keys, e.g. optimizer.lr=5e-4 data.batch_size=4; setting a "
-                             "component's .type replaces that component's dict by the keys given here")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    start = time.perf_counter()
-    trainer = None
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        trainer = Trainer(cfg, work_dir=args.work_dir, resume=args.resume, load_from=args.load_from)
-        first = trainer.step
-        losses = trainer.train()
-    except WaltError as err:
-        prefix = f"[rank {rank}] " if world > 1 else ""
-        message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
-        print(f"{prefix}error: {message}", file=sys.stderr)
-        return 1
-    finally:
-        if trainer is not None:
-            trainer.close()
-    if rank == 0:
-        final = f"{losses[-1]:.4f}" if losses else "n/a"
-        print(f"trained steps {first}->{trainer.step} of {trainer.max_steps} in {time.perf_counter() - start:.1f}s "
-              f"on {world} process(es), final loss {final}, work dir {trainer.work_dir}")
-    return 0
-
+from walt.engine.train_cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,20 +1,26 @@
-"""Reading frames of a video file (decord, PyAV as fallback), a folder of frame images, or one image.
+"""Video files in and out: reading frames of a video file (decord, PyAV as fallback), a folder of frame images or one
+image; writing generated videos as mp4 (H.264 through PyAV) or gif (Pillow), and a grid of samples.
 
-Every reader returns ``uint8`` arrays ``(T, H, W, 3)`` (RGB). Whatever goes wrong inside a decoder (corrupt or
+Every reader returns ``uint8`` arrays ``(T, H, W, 3)`` (RGB); writers take that or a tensor ``(3, T, H, W)`` in
+``[-1, 1]`` (the model output convention). Whatever goes wrong inside a decoder (corrupt or
 truncated file, unknown codec, fewer decodable frames than the container claims) surfaces as
 :class:`VideoReadError`, the one exception the datasets catch to skip a sample.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
+from pathlib import Path
 from typing import Sequence
 
 import av
 import decord
 import numpy as np
+import torch
 from decord._ffi.base import DECORDError
 from PIL import Image, UnidentifiedImageError
+from torch import Tensor
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".gif")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -145,3 +151,67 @@ def read_frames(video: DecordVideo | PyAVVideo | FrameFolderVideo, indices: Sequ
                 raise VideoReadError(f"cannot decode frames of {video.path!r}: decord: {err}; PyAV: {pyav_err}") \
                     from pyav_err
         raise VideoReadError(f"cannot decode frames of {video.path!r}: {err}") from err
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+def to_uint8_frames(video: Tensor | np.ndarray) -> np.ndarray:
+    """``(3, T, H, W)`` in ``[-1, 1]`` → ``uint8 (T, H, W, 3)``; a ``uint8 (T, H, W, 3)`` array passes through."""
+    if isinstance(video, np.ndarray) and video.dtype == np.uint8:
+        frames = video
+    else:
+        video = torch.as_tensor(video)
+        if video.dim() != 4 or video.shape[0] != 3:
+            raise ValueError(f"expected a video (3, T, H, W) in [-1, 1], got shape {tuple(video.shape)}")
+        pixels = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        frames = pixels.permute(1, 2, 3, 0).cpu().numpy()
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected uint8 frames (T, H, W, 3), got shape {frames.shape}")
+    return frames
+
+
+def make_grid(videos: Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = -1.0) -> Tensor:
+    """``N`` videos ``(N, 3, T, H, W)`` tiled into one ``(3, T, H', W')`` with ``nrow`` videos per row (default
+    ``ceil(sqrt(N))``), separated by ``padding`` pixels of ``pad_value``."""
+    if videos.dim() != 5 or videos.shape[1] != 3:
+        raise ValueError(f"make_grid: expected videos (N, 3, T, H, W), got shape {tuple(videos.shape)}")
+    n, c, t, h, w = videos.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    grid = videos.new_full((c, t, rows * (h + padding) + padding, nrow * (w + padding) + padding), pad_value)
+    for i in range(n):
+        top, left = padding + (i // nrow) * (h + padding), padding + (i % nrow) * (w + padding)
+        grid[:, :, top:top + h, left:left + w] = videos[i]
+    return grid
+
+
+def write_video(path: str | os.PathLike, video: Tensor | np.ndarray, fps: int = 8, crf: int = 18) -> Path:
+    """Write an H.264 mp4 (yuv420p, playable everywhere; odd sizes are padded by one edge pixel; MPEG-4 part 2
+    where this PyAV build has no libx264)."""
+    frames = to_uint8_frames(video)
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    path = Path(path)
+    with av.open(str(path), mode="w") as container:
+        h264 = "libx264" in av.codecs_available
+        stream = container.add_stream("libx264" if h264 else "mpeg4", rate=fps,
+                                      options={"crf": str(crf), "threads": "1"} if h264 else {"qscale": "2"})
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def write_gif(path: str | os.PathLike, video: Tensor | np.ndarray, fps: int = 8) -> Path:
+    """Write a looping gif."""
+    images = [Image.fromarray(frame) for frame in to_uint8_frames(video)]
+    path = Path(path)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    return path
+
+
+def read_video(path: str | os.PathLike) -> np.ndarray:
+    """All frames of a video file as ``uint8 (T, H, W, 3)``: decord, PyAV where decord fails."""
+    video = open_video(str(path))
+    return read_frames(video, range(len(video)))

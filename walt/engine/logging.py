@@ -11,7 +11,7 @@ from typing import Any
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from walt.utils.video_io import make_grid, write_gif
+from walt.data.video_io import make_grid, write_gif
 
 __all__ = ["RunLogger", "parameter_rows"]
 

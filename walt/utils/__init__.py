@@ -1,4 +1,2 @@
-"""Utilities: FLOP/param reports, video io, metrics, misc."""
-from walt.utils.imports import import_submodules
-
-import_submodules(__name__, __path__)
+"""The ground floor of walt: small helpers that import nothing from the rest of walt and nothing heavy at import time
+(``atomic`` file writes, ``imports.import_submodules``). Everything else lives with the code that uses it."""

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from registry import METRICS
 
-
-@METRICS.register_module(name="inception_score")
 def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
     """``(mean, std)`` of the Inception Score over ``splits`` splits of class probabilities ``(N, K)``."""
     probs = np.asarray(probs, dtype=np.float64)

@@ -4,7 +4,7 @@ One formula per op kind works on shapes only, so it runs on meta tensors; two th
 handles (``inputs, outputs`` are ``torch._C.Value`` of a jit trace) and a torch-function table (the Python call's
 ``args, kwargs, out``). The convention is fvcore's: one fused multiply-add counts 1; norms are fvcore's rough
 ``5·numel`` (``4·numel`` without affine); elementwise math and data movement (``FREE_OPS``) count 0. Ops that are
-neither counted nor in ``FREE_OPS`` are reported as skipped by :mod:`walt.utils.flops`, never dropped silently.
+neither counted nor in ``FREE_OPS`` are reported as skipped by :mod:`walt.analysis.flops`, never dropped silently.
 """
 from __future__ import annotations
 

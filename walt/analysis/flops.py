@@ -1,6 +1,6 @@
 """FLOP and parameter reports of a denoiser (DESIGN "print FLOP/parameter tables"; LAVITA App. A.1 Table 3).
 
-Two counting backends share the MAC formulas of :mod:`walt.utils.flop_handles`:
+Two counting backends share the MAC formulas of :mod:`walt.analysis.flop_handles`:
 
 * ``"fvcore"``: ``fvcore.nn.FlopCountAnalysis`` (jit trace) with our handles for SDPA and its kernel variants,
   broadcast matmul, baddbmm and general einsum. jit tracing of a convolution fails on meta tensors
@@ -13,7 +13,7 @@ Two counting backends share the MAC formulas of :mod:`walt.utils.flop_handles`:
 Counts are MACs (one multiply-accumulate = 1, the papers' and fvcore's convention); ``convention="flop"``
 doubles them. ``attention_matmuls=False`` leaves out the score/value matmuls inside SDPA and ``norms=False`` the
 normalization layers, which together give the LAVITA Table 3 convention (one MAC of each linear/conv layer).
-Ops without a formula that are not free (:data:`~walt.utils.flop_handles.FREE_OPS`) land in ``skipped``.
+Ops without a formula that are not free (:data:`~walt.analysis.flop_handles.FREE_OPS`) land in ``skipped``.
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from walt.utils.flop_handles import (ATTENTION_OPS, FREE_OPS, FUNCTION_FORMULAS, NORM_OPS, OP_ALIASES,
+from walt.models.attention.window import resolve_window
+from walt.analysis.flop_handles import (ATTENTION_OPS, FREE_OPS, FUNCTION_FORMULAS, NORM_OPS, OP_ALIASES,
                                      canonical_name, fvcore_handles)
 
 CONVENTIONS = {"mac": 1, "flop": 2}
@@ -261,8 +262,6 @@ def reference_adaln_macs(backbone: nn.Module, input_shape: Sequence[int]) -> int
     (per frame in a spatial block, per spatial position in a temporal block, per frame in the final layer); walt
     regresses it once per sample, which gives the same modulations. Defined for per-layer ``AdaLN``/``SAdaLN``
     and blocks with one window self-attention (``block.attn.window``)."""
-    from walt.models.attention.window import resolve_window  # lazy: walt.utils is imported by walt.models
-
     cond = getattr(backbone, "conditioning", None)
     if cond is None or not hasattr(cond, "num_chunks") or hasattr(cond, "rank"):
         raise ValueError(f"reference adaLN count: needs a per-layer AdaLN/SAdaLN conditioning, got "

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from registry import METRICS
-
 
 def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(D,)`` and unbiased covariance ``(D, D)`` of ``(N, D)`` features (N ≥ 2)."""
@@ -25,7 +23,6 @@ def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
 
 
-@METRICS.register_module(name="frechet_distance")
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """Squared Fréchet distance of ``N(mu1, sigma1)`` and ``N(mu2, sigma2)``."""
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
