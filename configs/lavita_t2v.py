@@ -11,7 +11,6 @@ _base_ = [
     "./_base_/runtime/default.py",
 ]
 model = dict(
-    backbone=dict(text_dim=768, text_pooled=True),
     text_encoder=dict(_delete_=True, type="OpenCLIPTextEncoder", model_name="ViT-L-14",
                       pretrained="checkpoints/clip-vit-l-14-openai.pt"),
     cond_dropout_prob=0.1,
@@ -19,3 +18,4 @@ model = dict(
 data = dict(train=dict(_delete_=True, type="JointAppendedFrames", num_images=8,
                        dataset=dict(type="TextVideoCSV", root="data/webvid", csv="captions.csv", num_frames=16,
                                     frame_interval=3, resolution=256, hflip=0.0)))
+latent_norm = None  # SD latents (scaled by 0.18215) are not normalized per channel in LAVITA

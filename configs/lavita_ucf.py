@@ -8,4 +8,5 @@ _base_ = [
     "./_base_/runtime/default.py",
 ]
 model = dict(backbone=dict(num_classes=101), cond_dropout_prob=0.1)
+latent_norm = None  # the ucf101 data base names W.A.L.T's causal-VAE statistics; LAVITA's SD latents are not normalized
 data = dict(train=dict(num_frames=16, frame_interval=3, resolution=256, hflip=0.5, split="all"))

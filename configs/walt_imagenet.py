@@ -11,9 +11,7 @@ _base_ = [
     "./_base_/runtime/default.py",
 ]
 model = dict(
-    latent_norm=dict(stats="data/imagenet_latents/latent_stats.json"),
-    backbone=dict(num_classes=1000, input_size=(1, 32, 32), spatiotemporal_window=(1, 8, 8),
-                  conditioning=dict(_delete_=True, type="AdaLN")),
+    backbone=dict(num_classes=1000, spatiotemporal_window=(1, 8, 8), conditioning=dict(_delete_=True, type="AdaLN")),
     cond_dropout_prob=0.1,
     video_size=(1, 256, 256),
 )

@@ -10,8 +10,7 @@ _base_ = [
     "./_base_/schedules/adamw.py",
     "./_base_/runtime/default.py",
 ]
-model = dict(backbone=dict(frame_prediction=True), frame_prediction_prob=1.0, cond_dropout_prob=0.0,
-             video_size=(17, 128, 128), latent_norm=dict(stats="data/kinetics600_latents/latent_stats.json"))
+model = dict(frame_prediction_prob=1.0, cond_dropout_prob=0.0)
 data = dict(batch_size=256)
 optimizer = dict(lr=5e-4)
 max_steps = 60000

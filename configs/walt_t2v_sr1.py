@@ -6,8 +6,7 @@
 # Trained on videos only (SuperResolutionPairs makes the 2× downsampled input); no frame prediction.
 _base_ = ["./walt_t2v_l.py"]
 model = dict(
-    backbone=dict(preset="WALT-SR-1.3B", input_size=(5, 32, 56), spatial_window=(1, 16, 28),
-                  spatiotemporal_window=(5, 8, 14), frame_prediction=False, super_resolution=True),
+    backbone=dict(preset="WALT-SR-1.3B", spatial_window=(1, 16, 28), spatiotemporal_window=(5, 8, 14)),
     frame_prediction_prob=0.0,
     super_resolution=True,
     sr_noise_t_max=250,

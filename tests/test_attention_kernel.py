@@ -8,8 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from walt.models.attention.kernel import attention, math_attention
-from walt.models.attention.window import image_identity_mask
+from walt.models.attention.kernel import attention, image_identity_mask, math_attention
 from walt.models.grid import Grid
 
 # bf16 keeps 8 significant bits (relative rounding 2^-8 ≈ 4e-3); outputs and gradients here are O(1) sums of a few
@@ -103,16 +102,37 @@ def test_dispatch():
 
 
 def test_window_split_and_merge_heads():
-    """One-copy head split/merge equals window_partition followed by the per-head view, and inverts it."""
+    """One-copy head split/merge equals window_partition followed by the per-head view, and inverts it; a strided
+    view of a fused q/k/v projection splits like a contiguous tensor."""
     from walt.models.attention.kernel import window_merge, window_merge_heads, window_partition, window_split_heads
 
     grid, window, heads, d = (4, 4, 6), (2, 2, 3), 2, 3
-    x = torch.randn(2, 4 * 4 * 6, 3 * heads * d)
-    q, k, v = window_split_heads(x, grid, window, 3, heads)
-    xw = window_partition(x, grid, window)  # (B', L, 3·heads·d)
+    qkv = torch.randn(2, 4 * 4 * 6, 3, heads, d)
+    xw = window_partition(qkv.flatten(2), grid, window)  # (B', L, 3·heads·d)
     want = xw.view(*xw.shape[:2], 3, heads, d).permute(2, 0, 3, 1, 4)
-    for got, ref in zip((q, k, v), want):
+    for part, ref in zip(qkv.unbind(2), want):
+        got = window_split_heads(part, grid, window)
         assert got.is_contiguous() and torch.equal(got, ref)
+    v = window_split_heads(qkv[:, :, 2], grid, window)
     merged = window_merge_heads(v, grid, window)
     assert torch.equal(merged, window_merge(v.transpose(1, 2).reshape(*xw.shape[:2], heads * d), grid, window))
-    assert torch.equal(merged, x[..., 2 * heads * d:])
+    assert torch.equal(merged, qkv[:, :, 2].flatten(2))
+
+
+def test_windowed_attention_equals_dense_masked_attention():
+    """``windowed_attention`` on a grid equals one dense attention over all tokens whose mask allows exactly the
+    pairs in the same window (and, with images, W.A.L.T's identity mask)."""
+    from walt.models.attention.kernel import windowed_attention
+
+    grid, window, heads, d = Grid(4, 4, 6), (2, 2, 3), 2, 4
+    q, k, v = (torch.randn(2, grid.numel, heads, d) for _ in range(3))
+    image_mask = torch.tensor([[False, True, False, False], [False] * 4])
+    t, h, w = torch.meshgrid(*(torch.arange(n) for n in grid), indexing="ij")
+    cell = ((t // 2) * 100 + (h // 2) * 10 + w // 3).flatten()
+    same = cell[:, None] == cell[None]
+    img = grid.token_mask(image_mask)  # (2, N)
+    eye = torch.eye(grid.numel, dtype=torch.bool)
+    allowed = same & ((~img[:, :, None] & ~img[:, None, :]) | eye)  # (2, N, N)
+    dense = F.scaled_dot_product_attention(*(x.transpose(1, 2) for x in (q, k, v)), attn_mask=allowed[:, None])
+    got = windowed_attention(q, k, v, grid, window, image_mask)
+    torch.testing.assert_close(got, dense.transpose(1, 2).reshape(2, grid.numel, heads * d), **FP32_TOL)

@@ -15,6 +15,7 @@ from registry import BACKBONES, DATASETS, MODELS
 from walt.data.collate import collate
 from walt.data.text_cache import CachedTextDataset, encode_text_cache
 from walt.engine.config import load_config
+from walt.models.generative.build import build_backbone
 from walt.models.generative.latent_diffusion import LatentDiffusion
 from walt.models.generative.long_video import extend_video
 from tool_loader import load_tool
@@ -89,7 +90,7 @@ def test_extend_through_a_causal_autoencoder_re_encodes_1_plus_k_minus_1_times_f
     vae = dict(type="CausalVAE3D", latent_channels=4, base_channels=8, channel_multipliers=(1, 2),
                num_res_blocks=1, temporal_downsample=(True,), num_mid_blocks=1, num_groups=4)
     model = LatentDiffusion(
-        backbone=dict(type="WALT", depth=2, dim=32, num_heads=2, input_size=(5, 4, 4), spatial_window=(1, 4, 4),
+        backbone=dict(type="WALT", depth=2, dim=32, num_heads=2, spatial_window=(1, 4, 4),
                       spatiotemporal_window=(5, 4, 4)),
         autoencoder=vae, video_size=(9, 8, 8), frame_prediction_prob=0.5, self_condition_prob=0.0).eval()
     video = torch.rand(1, 3, 9, 8, 8) * 2 - 1
@@ -135,14 +136,14 @@ def test_super_resolution_pairs_add_the_2x2_mean_pooled_clip():
 def test_aspect_ratio_checkpoint_loads_into_the_9x16_model(tmp_path):
     # App. A: 5×16×16 → 5×16×28 latents, windows 1×8×8 → 1×8×14 and 5×4×4 → 5×4×7 on the demo's 8×8 → 8×14 grid.
     cfg = load_config(BASE)
-    square = BACKBONES.build(cfg.model.backbone)
+    square = build_backbone(cfg.model, "cpu")
     torch.save({"model": {f"backbone.{k}": v for k, v in square.state_dict().items()} | {"other.w": torch.ones(2)}},
                tmp_path / "square.pth")
-    load_tool("interpolate_checkpoint").main([str(BASE), str(tmp_path / "square.pth"), "--input-size", "5", "16", "28",
+    load_tool("interpolate_checkpoint").main([str(BASE), str(tmp_path / "square.pth"), "--video-size", "5", "16", "28",
                                           "--out", str(tmp_path / "wide.pth")])
-    wide_cfg = load_config(BASE, ["model.backbone.input_size=(5,16,28)", "model.backbone.spatial_window=(1,8,14)",
+    wide_cfg = load_config(BASE, ["model.video_size=(5,16,28)", "model.backbone.spatial_window=(1,8,14)",
                                   "model.backbone.spatiotemporal_window=(5,4,7)"])
-    wide = BACKBONES.build(wide_cfg.model.backbone)
+    wide = build_backbone(wide_cfg.model, "cpu")
     state = torch.load(tmp_path / "wide.pth")["model"]
     assert torch.equal(state.pop("other.w"), torch.ones(2))
     wide.load_state_dict({k.removeprefix("backbone."): v for k, v in state.items()}, strict=True)

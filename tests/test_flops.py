@@ -52,7 +52,7 @@ def test_op_formulas_match_independent_counts():
 
 def _tiny_lavita(**kw):
     return BACKBONES.build(dict(type="LAVITA", preset=None, depth=2, dim=32, num_heads=4, patch_size=2,
-                                num_frames=4, input_size=8, num_classes=5, **kw))
+                                input_size=(4, 8, 8), num_classes=5, **kw))
 
 
 def test_meta_counter_equals_fvcore_on_tiny_backbone():

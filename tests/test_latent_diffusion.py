@@ -19,11 +19,16 @@ from walt.models.generative.long_video import extend_video
 class TinyConvDenoiser(LatentDenoiser):
     """Test backbone with the documented call signature: one conv in, ``c`` added, one conv out."""
 
-    def __init__(self, in_channels: int = 3, dim: int = 8, **kwargs):
+    def __init__(self, in_channels: int = 3, dim: int = 8, input_size=None, **kwargs):
         super().__init__(in_channels, dim, **kwargs)
+        self.input_size = input_size
         self.conv_in = nn.Conv3d(self.input_channels, dim, 3, padding=1)
         self.conv_out = nn.Conv3d(dim, self.out_channels, 3, padding=1)
         self.text_proj = nn.Linear(self.text_dim, dim) if self.text_dim else None
+
+    @property
+    def text_inputs(self):
+        return (("tokens",) if self.text_proj is not None else ()) + super().text_inputs
 
     def forward(self, x, t, y=None, text=None, text_mask=None, text_pooled=None, x_sc=None, x_fp=None, x_lr=None,
                 t_sr=None, image_mask=None):
@@ -134,7 +139,7 @@ def test_self_conditioning_feeds_the_stopgrad_x0_estimate_of_a_first_pass():
 
 
 def test_condition_dropout_gives_null_class_and_zero_text():
-    m = _model(backbone=dict(type="TinyConvDenoiser", num_classes=5, text_dim=6, text_pooled=True),
+    m = _model(backbone=dict(type="TinyConvDenoiser", num_classes=5, text_pooled=True), text_dim=6,
                cond_dropout_prob=1.0)
     calls = _record_calls(m)
     text = dict(text_tokens=torch.randn(2, 3, 6), text_mask=torch.ones(2, 3, dtype=torch.bool),
@@ -260,7 +265,7 @@ def test_extend_video_with_a_causal_vae_reencodes_the_last_1_plus_ft_frames(monk
 
 def test_tiny_walt_backbone_trains_and_samples():
     m = MODELS.build(dict(type="LatentDiffusion", video_size=(2, 8, 8), cond_dropout_prob=0.1,
-                          backbone=dict(type="WALT", input_size=(2, 8, 8), depth=2, dim=32, num_heads=2,
+                          backbone=dict(type="WALT", depth=2, dim=32, num_heads=2,
                                         spatial_window=(1, 8, 8), spatiotemporal_window=(2, 4, 4), num_classes=3)))
     assert m.backbone.self_condition and m.backbone.input_channels == 6
     out = m(dict(video=torch.rand(2, 3, 2, 8, 8) * 2 - 1, label=torch.tensor([0, 2])))

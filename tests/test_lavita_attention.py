@@ -88,8 +88,8 @@ def test_image_frames_are_untouched_by_temporal_attention():
 
 
 def test_rope_at_offset_zero_is_identity_and_relative():
-    q, k = torch.randn(3, 2, 1, 8), torch.randn(3, 2, 1, 8)
-    q0, k0 = TemporalRoPE(8)(q, k, offset=0)  # a single frame at position 0
+    q, k = torch.randn(3, 6, 2, 8), torch.randn(3, 6, 2, 8)  # (B, N, heads, d) on a one-frame grid
+    q0, k0 = TemporalRoPE(8)(q, k, Grid(1, 2, 3))  # a single frame at position 0
     assert torch.equal(q0, q) and torch.equal(k0, k)
     qs, ks = torch.randn(1, 1, 5, 8), torch.randn(1, 1, 5, 8)
     pos = torch.arange(5)

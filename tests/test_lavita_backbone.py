@@ -5,7 +5,7 @@ import torch
 from registry import BACKBONES
 from walt.models.backbones.lavita import LAVITA, PRESETS
 
-TINY = dict(preset=None, depth=4, dim=32, num_heads=4, patch_size=2, num_frames=4, input_size=8)
+TINY = dict(preset=None, depth=4, dim=32, num_heads=4, patch_size=2, input_size=(4, 8, 8))
 
 
 def _trainable(model):
@@ -92,7 +92,7 @@ def test_image_frames_do_not_depend_on_other_frames(variant):
 
 
 def test_image_mode_has_no_temporal_blocks():
-    for kwargs in (dict(temporal=False), dict(num_frames=1)):
+    for kwargs in (dict(temporal=False), dict(input_size=(1, 8, 8))):
         model = LAVITA(**TINY | kwargs, variant=2)
         assert sorted(model.kinds) == ["0", "2"] and set(model.kinds.values()) == {"spatial"}
         assert model.temporal_pos_embed is None and model.conditioning.weight.shape[0] == 2

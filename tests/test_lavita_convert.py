@@ -11,7 +11,7 @@ from tool_loader import load_tool
 
 convert_main = load_tool("convert_latte").main
 
-CFG = dict(preset=None, depth=4, dim=32, num_heads=4, patch_size=2, num_frames=4, input_size=8, num_classes=5)
+CFG = dict(preset=None, depth=4, dim=32, num_heads=4, patch_size=2, input_size=(4, 8, 8), num_classes=5)
 
 
 def _random_model(seed=0):

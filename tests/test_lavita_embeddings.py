@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from registry import CONDITIONINGS, PATCH_EMBEDS, POS_EMBEDS
+from registry import CONDITIONINGS, PATCH_EMBEDS
 from walt.models.backbones.lavita import LAVITA
 from walt.models.blocks.tube_final_layer import TubeFinalLayer
-from walt.models.embeddings.sincos_pos_embed import sincos_2d
+from walt.models.embeddings.sincos_pos_embed import SinCosPosEmbed2D, SinCosTemporalEmbed, sincos_2d
 from walt.models.grid import Grid
 
 
@@ -25,8 +25,7 @@ def test_sincos_2d_is_column_then_row_table():
 
 
 def test_position_tables_are_fixed_buffers_added_per_frame():
-    spatial = POS_EMBEDS.build(dict(type="SinCosPosEmbed2D"), default_args=dict(dim=8, grid_size=(2, 3)))
-    temporal = POS_EMBEDS.build(dict(type="SinCosTemporalEmbed"), default_args=dict(dim=8, num_frames=4))
+    spatial, temporal = SinCosPosEmbed2D(dim=8, grid_size=(2, 3)), SinCosTemporalEmbed(dim=8, num_frames=4)
     for module in (spatial, temporal):
         assert list(module.parameters()) == [] and module.state_dict() == {}
     grid = Grid(4, 2, 3)
@@ -58,7 +57,7 @@ def test_tube_embedding_equals_linear_map_of_tubes_and_head_restores_frames():
 
 
 def test_lavita_with_tube_embedding_predicts_every_frame():
-    model = LAVITA(preset=None, depth=2, dim=32, num_heads=2, patch_size=2, num_frames=16, input_size=8,
+    model = LAVITA(preset=None, depth=2, dim=32, num_heads=2, patch_size=2, input_size=(16, 8, 8),
                    patch_embed=dict(type="TubeEmbed", temporal_patch=2))
     assert model.patch_embed.grid(16, 8, 8) == Grid(8, 4, 4)
     assert model(torch.randn(1, 4, 16, 8, 8), torch.tensor([10])).shape == (1, 8, 16, 8, 8)
@@ -66,19 +65,19 @@ def test_lavita_with_tube_embedding_predicts_every_frame():
 
 def test_all_tokens_appends_one_token_per_frame_and_removes_it():
     cond = CONDITIONINGS.build(dict(type="AllTokens"), default_args=dict(dim=8, num_layers=4))
-    assert cond.modulated is False and list(cond.parameters()) == [] and cond(torch.randn(2, 8)) is None
+    assert cond.modulated is False and list(cond.parameters()) == [] and cond(torch.randn(2, 8)).shape == (4, 2, 0, 8)
     grid = Grid(3, 2, 2)
     x, c = torch.randn(2, grid.numel, 8), torch.randn(2, 8)
-    appended, run_grid = cond.append(x, grid, c)
+    appended, run_grid = cond.add_tokens(x, grid, c)
     assert run_grid == Grid(3, 1, 5) and appended.shape == (2, 15, 8)
     frames = appended.view(2, 3, 5, 8)
     assert torch.equal(frames[:, :, :4], x.view(2, 3, 4, 8))
     assert torch.equal(frames[:, :, 4], c[:, None].expand(2, 3, 8))
-    assert torch.equal(cond.remove(appended, grid), x)
+    assert torch.equal(cond.remove_tokens(appended, grid), x)
 
 
 def test_lavita_all_tokens_output_shape_and_condition_reaches_output():
-    model = LAVITA(preset=None, depth=2, dim=32, num_heads=2, patch_size=2, num_frames=4, input_size=8,
+    model = LAVITA(preset=None, depth=2, dim=32, num_heads=2, patch_size=2, input_size=(4, 8, 8),
                    conditioning=dict(type="AllTokens"), num_classes=3)
     assert model.final_layer.adaLN_modulation is None and model.final_layer.norm.elementwise_affine
     torch.nn.init.normal_(model.final_layer.linear.weight)

@@ -5,7 +5,7 @@ from registry import ALL_REGISTRIES, ATTENTIONS, CONDITIONINGS, registered_names
 
 def test_every_registry_has_walt_scope():
     assert {r.scope for r in ALL_REGISTRIES.values()} == {"walt"}
-    assert {"autoencoder", "patch_embed", "pos_embed", "attention", "conditioning", "block", "backbone",
+    assert {"autoencoder", "patch_embed", "pos_embed", "attention", "conditioning", "backbone",
             "text_encoder", "diffusion", "sampler", "dataset"} <= set(ALL_REGISTRIES)
 
 

@@ -16,7 +16,7 @@ CONFIG = """
 model = dict(
     type="LatentDiffusion", video_size=(4, 32, 32), cond_dropout_prob=0.1, frame_prediction_prob=0.5,
     autoencoder=dict(type="IdentityAutoencoder", latent_channels=3),
-    backbone=dict(type="WALT", input_size=(4, 32, 32), depth=2, dim=32, num_heads=2, patch_size=2,
+    backbone=dict(type="WALT", depth=2, dim=32, num_heads=2, patch_size=2,
                   spatial_window=(1, 8, 8), spatiotemporal_window=(2, 8, 8), num_classes=3))
 """
 

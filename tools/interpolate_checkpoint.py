@@ -2,8 +2,8 @@
 CONFIG, load the checkpoint's model and EMA weights, move them to a new latent size with
 ``WALT.interpolate_pos_embed`` (windows scaled with the grid, absolute and relative position embeddings
 interpolated) and write a checkpoint that ``tools/train.py --load-from`` reads into the new-size config.
-The backbone is built from ``model.backbone`` alone, so the config must spell out the keys ``LatentDiffusion``
-would otherwise fill in (``in_channels``, ``text_dim``, task switches), as the W.A.L.T configs do.
+``--video-size`` is the new clip size in pixels (the config's ``model.video_size`` of the finetuning config); the
+latent size follows from the autoencoder, as in training.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from registry import BACKBONES
 from walt.engine.checkpoint import load_checkpoint
 from walt.engine.config import load_config
+from walt.models.generative.build import build_backbone
 
 PREFIX = "backbone."
 
@@ -41,23 +41,23 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example: python tools/interpolate_checkpoint.py configs/walt_t2v_base.py "
-               "work_dirs/walt_t2v_base/latest.pth --input-size 5 16 28 --out base_9x16_init.pth")
+               "work_dirs/walt_t2v_base/latest.pth --video-size 17 128 224 --out base_9x16_init.pth")
     parser.add_argument("config", help="config the checkpoint was trained with")
     parser.add_argument("checkpoint", help="trainer checkpoint {model, ema, ...}")
-    parser.add_argument("--input-size", type=int, nargs=3, required=True, metavar=("T", "H", "W"),
-                        help="new latent size, e.g. 5 16 28 for 17×128×224 clips")
+    parser.add_argument("--video-size", type=int, nargs=3, required=True, metavar=("T", "H", "W"),
+                        help="new clip size in pixels, e.g. 17 128 224 (latents 5×16×28 with the causal VAE)")
     parser.add_argument("--out", required=True, help="checkpoint to write (model and EMA weights only)")
     args = parser.parse_args(argv)
     start = time.time()
     cfg = load_config(args.config)
     state = load_checkpoint(args.checkpoint)
-    out = {"model": interpolate_weights(BACKBONES.build(cfg.model.backbone), state["model"],
-                                        tuple(args.input_size))}
-    if state.get("ema") is not None:
-        out["ema"] = interpolate_weights(BACKBONES.build(cfg.model.backbone), state["ema"], tuple(args.input_size))
+    new_cfg = load_config(args.config, {"model.video_size": tuple(args.video_size)})
+    input_size = build_backbone(new_cfg.model).input_size  # the latent size of the new clips
+    out = {key: interpolate_weights(build_backbone(cfg.model, "cpu"), state[key], input_size)
+           for key in ("model", "ema") if state.get(key) is not None}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     torch.save(out, args.out)
-    print(f"interpolate_checkpoint: {args.checkpoint} -> {args.out} at latent size {tuple(args.input_size)} "
+    print(f"interpolate_checkpoint: {args.checkpoint} -> {args.out} at latent size {input_size} "
           f"({len(out['model'])} tensors{', with EMA' if 'ema' in out else ''}) in {time.time() - start:.1f}s")
 
 

@@ -18,14 +18,13 @@ _base_ = [
     "../_base_/runtime/default.py",
 ]
 model = dict(
-    backbone=dict(preset=None, depth=4, dim=128, num_heads=4, patch_size=4, in_channels=3, input_size=(8, 16, 16),
+    backbone=dict(preset=None, depth=4, dim=128, num_heads=4, patch_size=4,
                   spatial_window=(1, 4, 4), spatiotemporal_window=(8, 2, 2),
                   conditioning=dict(type="AdaLNLoRA", rank=8),
                   pos_embed=dict(type="LearnedSpaceTimePosEmbed", init_std=0.5),
                   num_classes=4, class_embed_std=1.0),
     autoencoder=dict(_delete_=True, type="IdentityAutoencoder", latent_channels=3),
     diffusion=dict(schedule="cosine"),
-    latent_norm=None,  # pixels in [-1, 1]
     video_size=(8, 16, 16),
     self_condition_prob=0.5,
     cond_dropout_prob=0.1,

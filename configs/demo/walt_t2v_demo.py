@@ -11,11 +11,9 @@ _base_ = [
     "../_base_/runtime/default.py",
 ]
 model = dict(
-    backbone=dict(depth=2, dim=32, num_heads=2, patch_size=2, in_channels=3, input_size=(5, 16, 16),
-                  spatial_window=(1, 8, 8), spatiotemporal_window=(5, 4, 4), text_dim=384,
-                  cross_attention_window="block", frame_prediction=True),
+    backbone=dict(depth=2, dim=32, num_heads=2, patch_size=2, spatial_window=(1, 8, 8),
+                  spatiotemporal_window=(5, 4, 4), cross_attention_window="block"),
     autoencoder=dict(_delete_=True, type="IdentityAutoencoder", latent_channels=3),
-    latent_norm=None,  # pixels in [-1, 1]
     text_encoder=dict(_delete_=True, type="MiniLMTextEncoder", max_length=16),
     cond_dropout_prob=0.1,
     frame_prediction_prob=0.2,

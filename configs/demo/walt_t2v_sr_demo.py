@@ -3,7 +3,7 @@
 # output) through depth-to-space + noise conditioning augmentation t_sr ~ U{0..250}.
 _base_ = ["./walt_t2v_demo.py"]
 model = dict(
-    backbone=dict(patch_size=4, input_size=(5, 32, 32), frame_prediction=False, super_resolution=True),
+    backbone=dict(patch_size=4),
     frame_prediction_prob=0.0,
     super_resolution=True,
     sr_noise_t_max=250,

@@ -240,20 +240,15 @@ def backbone_inputs(backbone: nn.Module, input_shape: Sequence[int], device: tor
               "t": torch.zeros(b, dtype=torch.long, device=device)}
     if getattr(backbone, "y_embedder", None) is not None:
         inputs["y"] = torch.zeros(b, dtype=torch.long, device=device)
-    text_dim = getattr(backbone, "text_dim", None)
-    if text_dim:
-        if getattr(backbone, "text_pooled_proj", None) is not None:
-            inputs["text_pooled"] = torch.zeros(b, text_dim, device=device, dtype=dtype)
-        if _has_cross_attention(backbone):
-            inputs["text"] = torch.zeros(b, text_length, text_dim, device=device, dtype=dtype)
-            inputs["text_mask"] = torch.ones(b, text_length, dtype=torch.bool, device=device)
+    text_dim, text_inputs = getattr(backbone, "text_dim", None), getattr(backbone, "text_inputs", ())
+    if "pooled" in text_inputs:
+        inputs["text_pooled"] = torch.zeros(b, text_dim, device=device, dtype=dtype)
+    if "tokens" in text_inputs:
+        inputs["text"] = torch.zeros(b, text_length, text_dim, device=device, dtype=dtype)
+        inputs["text_mask"] = torch.ones(b, text_length, dtype=torch.bool, device=device)
     if getattr(backbone, "super_resolution", False):
         inputs["x_lr"] = torch.zeros(b, c, t, h // 2, w // 2, device=device, dtype=dtype)
     return inputs
-
-
-def _has_cross_attention(backbone: nn.Module) -> bool:
-    return any(getattr(m, "cross_attn", None) is not None for m in backbone.modules())
 
 
 def reference_adaln_macs(backbone: nn.Module, input_shape: Sequence[int]) -> int:
@@ -286,15 +281,13 @@ def reference_adaln_macs(backbone: nn.Module, input_shape: Sequence[int]) -> int
 
 def default_input_shape(cfg: Any, backbone: nn.Module, batch: int = 1) -> tuple[int, int, int, int, int]:
     """The latent ``(B, C, T, H, W)`` a config trains on: ``model.latent_shape`` ``(C, T, H, W)`` when the config
-    sets it, else the backbone's ``input_size`` (W.A.L.T ``(t, h, w)``; LAVITA ``num_frames`` × ``input_size``²)."""
+    sets it, else the latent ``input_size`` ``(t, h, w)`` the backbone is built for."""
     model_cfg = cfg.get("model", {}) if hasattr(cfg, "get") else {}
     if model_cfg.get("latent_shape") is not None:
         return (batch, *(int(v) for v in model_cfg["latent_shape"]))  # type: ignore[return-value]
     size, c = getattr(backbone, "input_size", None), backbone.in_channels
     if isinstance(size, (tuple, list)) and len(size) == 3:
         return (batch, c, *(int(v) for v in size))  # type: ignore[return-value]
-    if isinstance(size, int) and hasattr(backbone, "num_frames"):
-        return (batch, c, int(backbone.num_frames), size, size)
     raise ValueError("no default input shape: set model.latent_shape=(C, T, H, W) in the config or pass "
                      "--input-shape B,C,T,H,W")
 

@@ -15,9 +15,10 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from registry import DIFFUSIONS
+from registry import DIFFUSIONS, SAMPLERS
 from walt.diffusion.losses import (discretized_gaussian_log_likelihood, loss_weight, mean_flat, normal_kl,
                                    LOSS_WEIGHTINGS)
+from walt.diffusion.noise import gaussian_noise
 from walt.diffusion.parameterization import check_prediction, target, x0_eps_from_prediction
 from walt.diffusion.schedules import make_betas
 
@@ -97,6 +98,30 @@ class GaussianDiffusion:
         return spaced
 
     # ----------------------------------------------------------------------------------------------------------
+    # The diffusion protocol of walt/diffusion/__init__.py (what LatentDiffusion and the samplers call)
+    # ----------------------------------------------------------------------------------------------------------
+    def sample_t(self, batch: int, device: torch.device | str, generator: torch.Generator | None = None) -> Tensor:
+        """Training timesteps ``t ~ U{0, …, T−1}`` ``(B,)``."""
+        return torch.randint(0, self.num_timesteps, (batch,), generator=generator, device=device)
+
+    def model_time(self, t: Tensor) -> Tensor:
+        """The original timestep the backbone is called with (differs from ``t`` only after :meth:`respace`)."""
+        return self.timestep_map.to(t.device)[t]
+
+    def x0_from_output(self, model_output: Tensor, x_t: Tensor, t_model: Tensor) -> Tensor:
+        """``x̂_0`` from a model output at backbone timesteps ``t_model`` (of this, not respaced, diffusion)."""
+        pred, _ = self.split_output(model_output, x_t)
+        return self.predict_x0_eps(pred.float(), x_t, t_model)[0]
+
+    def augment(self, z: Tensor, level: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A draw of ``q(z_level | z)`` at backbone timesteps ``level`` ``(B,)`` (SR noise augmentation, §4.5)."""
+        return self.q_sample(z, level, gaussian_noise(z.shape, generator, z.device).to(z.dtype))
+
+    def default_sampler(self, num_steps: int) -> object:
+        """DDIM with ``num_steps`` steps, η = 0 (W.A.L.T App. A)."""
+        return SAMPLERS.build(dict(type="DDIM", num_steps=num_steps, eta=0.0))
+
+    # ----------------------------------------------------------------------------------------------------------
     # Forward process and posterior
     # ----------------------------------------------------------------------------------------------------------
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
@@ -167,7 +192,7 @@ class GaussianDiffusion:
         ``model_fn(x_t, t, **model_kwargs)`` is called with the original timesteps."""
         noise = torch.randn_like(x0) if noise is None else noise
         x_t = self.q_sample(x0, t, noise)
-        out = model_fn(x_t, self.timestep_map.to(t.device)[t], **(model_kwargs or {}))
+        out = model_fn(x_t, self.model_time(t), **(model_kwargs or {}))
         pred, var_values = self.split_output(out, x_t)
         alpha = self.extract(self.sqrt_alphas_cumprod, t, x0)
         sigma = self.extract(self.sqrt_one_minus_alphas_cumprod, t, x0)

@@ -22,16 +22,9 @@ from tqdm.auto import tqdm
 from registry import SAMPLERS
 from walt.diffusion.gaussian_diffusion import GaussianDiffusion
 from walt.diffusion.guidance import ModelFn
+from walt.diffusion.noise import gaussian_noise
 from walt.diffusion.parameterization import x0_eps_coefficients
 from walt.diffusion.respacing import space_timesteps
-
-
-def gaussian_noise(shape: tuple[int, ...], generator: torch.Generator | None,
-                   device: torch.device | str) -> Tensor:
-    """Standard normal noise drawn on the generator's device (a CPU-seeded generator gives the same numbers on
-    any device), then moved to ``device``."""
-    return torch.randn(shape, generator=generator,
-                       device=generator.device if generator is not None else device).to(device)
 
 
 class Sampler(ABC):

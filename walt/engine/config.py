@@ -11,8 +11,6 @@ config only spells out what differs from the paper defaults, so valid keys are o
 """
 from __future__ import annotations
 
-import difflib
-import inspect
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -155,30 +153,17 @@ def _check_key_exists(cfg: Config, key: str, allow_none_leaf: bool = False) -> N
 
 
 def _unknown_message(key: str, part: str, candidates: Iterable[str], what: str) -> str:
-    close = difflib.get_close_matches(part, sorted(map(str, candidates)), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown config key {key!r} in --cfg-options: {what}{hint}"
+    from registry import close_matches
+
+    return f"unknown config key {key!r} in --cfg-options: {what}{close_matches(part, candidates)}"
 
 
 def _accepted_kwargs(type_name: Any) -> set[str] | None:
     """Keyword arguments of the registered class called ``type_name`` (``None``: accepts any, or unknown class)."""
-    from registry import ALL_REGISTRIES  # late: importing registry members pulls in the model packages
+    from registry import accepted_kwargs, find_class  # late: importing registry members pulls in the model packages
 
-    if not isinstance(type_name, str):
-        return None
-    accepted: set[str] = set()
-    found = False
-    for registry in ALL_REGISTRIES.values():
-        registry.import_from_location()
-        obj = registry.get(type_name)
-        if obj is None:
-            continue
-        found = True
-        params = inspect.signature(obj).parameters.values()
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-            return None
-        accepted.update(p.name for p in params)
-    return accepted if found else None
+    cls = find_class(type_name) if isinstance(type_name, str) else None
+    return None if cls is None else accepted_kwargs(cls)
 
 
 # ---------------------------------------------------------------------------------------------------------------

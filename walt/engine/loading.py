@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from registry import MODELS
 from walt.engine.checkpoint import LATEST, latest_checkpoint, load_checkpoint
 from walt.engine.config import load_config
 from walt.engine.errors import CheckpointError
+from walt.models.generative.build import build_model
 
 __all__ = ["load_model", "resolve_checkpoint"]
 
@@ -29,7 +29,7 @@ def load_model(config: str, checkpoint: str | Path, use_ema: bool = True, cfg_op
     """Build ``cfg.model`` and load a trainer checkpoint into it. Returns ``(model in eval mode, info)`` with
     ``info = dict(path, step, weights)`` (``weights``: ``"ema"`` or ``"model"``)."""
     cfg = load_config(config, cfg_options)
-    model = MODELS.build(cfg.model)
+    model = build_model(cfg)
     path = resolve_checkpoint(checkpoint)
     state = load_checkpoint(path, required=("model",))
     try:

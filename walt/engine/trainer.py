@@ -21,7 +21,6 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from registry import MODELS
 from walt.engine.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from walt.engine.config import default_work_dir
 from walt.engine.data_state import ResumableLoader
@@ -33,6 +32,7 @@ from walt.engine.lr_schedule import build_lr_scheduler
 from walt.engine.optim import build_optimizer, trainable_parameters
 from walt.engine.precision import resolve_precision
 from walt.engine.rng import rng_state, seed_everything, set_rng_state
+from walt.models.generative.build import build_model
 
 __all__ = ["Trainer", "check_work_dir_writable"]
 
@@ -60,7 +60,8 @@ class Trainer:
         seed_everything(self.seed)  # the same initial weights on every rank (FSDP shards them without a broadcast)
 
         # ---- model, precision, parallelism -------------------------------------------------------------------
-        model = _build("model", lambda: MODELS.build(_require(cfg, "model")))
+        _require(cfg, "model")
+        model = _build("model", lambda: build_model(cfg))
         if cfg.get("grad_checkpointing", False):
             _enable_grad_checkpointing(model)
         self.sample_interval = int((cfg.get("sample") or {}).get("interval") or 0)

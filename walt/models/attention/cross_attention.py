@@ -11,8 +11,8 @@ import torch
 from torch import Tensor, nn
 
 from registry import ATTENTIONS
-from walt.models.attention.kernel import attention, check_window, window_merge, window_partition
-from walt.models.attention.window import WindowSpec, resolve_window
+from walt.models.attention.kernel import (WindowSpec, attention, check_window, resolve_window, window_merge,
+                                         window_partition)
 from walt.models.grid import Grid
 
 

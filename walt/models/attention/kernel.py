@@ -1,8 +1,12 @@
-"""The one attention kernel path of walt, and the window partition/merge math every factorization shares.
+"""The one attention path of walt: windowed attention over the token grid, and the kernel under it.
 
-Every self- and cross-attention in the codebase (W.A.L.T windows, LAVITA spatial/temporal, full attention) ends in
-:func:`attention` on 4-D ``(B', heads, L, d)`` tensors, with windows folded into the batch dimension ``B'`` — the
-layout on which CPU SDPA is fast. Which kernel runs:
+:func:`windowed_attention` is every self-attention factorization of both papers (W.A.L.T full / SW / STW windows,
+LAVITA spatial, temporal and split-head), told apart only by the window ``(wt, wh, ww)`` over the ``(t, h, w)`` token
+grid: ``None`` = the whole axis (full ``(None,)*3``, LAVITA spatial ``(1, None, None)``, temporal ``(None, 1, 1)``),
+an entry larger than the grid is clamped to it (an image, ``t = 1``, passes an STW layer as a spatial window).
+Image frames of joint training keep to themselves in every window that spans time (W.A.L.T's identity mask).
+Windows are folded into the batch, so everything ends in :func:`attention` on 4-D ``(B', heads, L, d)`` tensors —
+the layout on which CPU SDPA is fast. Which kernel runs:
 
 * CUDA with xformers installed: ``xformers.ops.memory_efficient_attention``;
 * CPU with a float bias that needs a gradient (W.A.L.T's learned relative position bias while training):
@@ -16,9 +20,15 @@ All compute the same softmax attention, so results agree to kernel rounding (``t
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from walt.models.grid import Grid
+
+WindowSpec = Sequence["int | None"]
 
 try:  # optional: only has CUDA kernels
     import xformers.ops as xops
@@ -75,24 +85,51 @@ def window_merge(x: Tensor, grid_thw: tuple[int, int, int], window: tuple[int, i
     return x.permute(0, 1, 4, 2, 5, 3, 6, 7).reshape(-1, t * h * w, c)
 
 
-def window_split_heads(x: Tensor, grid_thw: tuple[int, int, int], window: tuple[int, int, int], parts: int,
-                       num_heads: int) -> tuple[Tensor, ...]:
-    """Fused per-token projections ``(B, t*h*w, parts * heads * d)`` (q, k, v: ``parts = 3``) → ``parts`` contiguous
-    ``(B * num_windows, heads, wt*wh*ww, d)`` tensors, windows as in :func:`window_partition`, in one copy (a linear
-    layer commutes with the window partition, so the projections can be computed before it)."""
-    b, _, c = x.shape
+def resolve_window(window: WindowSpec, grid: Grid) -> tuple[int, int, int]:
+    """The concrete window for ``grid``: ``None`` → whole axis, larger than the axis → clamped to it."""
+    return tuple(g if w is None else min(w, g) for w, g in zip(window, grid))  # type: ignore[return-value]
+
+
+def window_split_heads(x: Tensor, grid_thw: tuple[int, int, int], window: tuple[int, int, int]) -> Tensor:
+    """Per-head tokens ``(B, t*h*w, heads, d)`` → ``(B * num_windows, heads, wt*wh*ww, d)``, windows as in
+    :func:`window_partition`, in one copy."""
+    b, _, heads, d = x.shape
     (t, h, w), (wt, wh, ww) = grid_thw, window
-    if c % (parts * num_heads):
-        raise ValueError(f"window_split_heads: {c} channels do not split into {parts} parts × {num_heads} heads")
-    x = x.view(b, t // wt, wt, h // wh, wh, w // ww, ww, parts, num_heads, c // (parts * num_heads))
-    x = x.permute(7, 0, 1, 3, 5, 8, 2, 4, 6, 9).reshape(parts, -1, num_heads, wt * wh * ww, x.shape[-1])
-    return x.unbind(0)
+    x = x.view(b, t // wt, wt, h // wh, wh, w // ww, ww, heads, d)
+    return x.permute(0, 1, 3, 5, 7, 2, 4, 6, 8).reshape(-1, heads, wt * wh * ww, d)
 
 
 def window_merge_heads(x: Tensor, grid_thw: tuple[int, int, int], window: tuple[int, int, int]) -> Tensor:
-    """Inverse of :func:`window_split_heads` for one part: ``(B * num_windows, heads, wt*wh*ww, d)`` →
+    """Inverse of :func:`window_split_heads`, heads merged: ``(B * num_windows, heads, wt*wh*ww, d)`` →
     ``(B, t*h*w, heads * d)`` in one copy."""
     (t, h, w), (wt, wh, ww) = grid_thw, window
     _, heads, _, d = x.shape
     x = x.view(-1, t // wt, h // wh, w // ww, heads, wt, wh, ww, d)
     return x.permute(0, 1, 5, 2, 6, 3, 7, 4, 8).reshape(-1, t * h * w, heads * d)
+
+
+def image_identity_mask(image_mask: Tensor, grid: Grid, window: tuple[int, int, int]) -> Tensor:
+    """Bool mask ``(B * num_windows, 1, L, L)``: tokens of image frames attend only to themselves (so their output
+    is their value vector, W.A.L.T's identity mask), video tokens attend only to video tokens of their window."""
+    is_img = grid.token_mask(image_mask)[:, :, None].to(torch.uint8)
+    is_img = window_partition(is_img, tuple(grid), window).squeeze(-1).bool()  # (B', L)
+    eye = torch.eye(is_img.shape[1], dtype=torch.bool, device=is_img.device)
+    video = ~is_img
+    return (eye | (video[:, :, None] & video[:, None, :]))[:, None]
+
+
+def windowed_attention(q: Tensor, k: Tensor, v: Tensor, grid: Grid, window: WindowSpec,
+                       image_mask: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
+    """Multi-head attention inside the non-overlapping ``window``\ s of ``grid``.
+
+    ``q``, ``k``, ``v``: ``(B, t*h*w, heads, d)`` (any strides: views of a fused projection are fine);
+    ``image_mask``: ``(B, t)`` bool, True where a frame is an independent image; ``bias``: an additive
+    ``(heads, L, L)`` float bias for the resolved window (W.A.L.T's relative position bias). Returns
+    ``(B, t*h*w, heads * d)``."""
+    window = resolve_window(window, grid)
+    check_window(tuple(grid), window, "windowed_attention")
+    qw, kw, vw = (window_split_heads(x, tuple(grid), window) for x in (q, k, v))
+    if image_mask is not None and window[0] > 1 and bool(image_mask.any()):
+        allowed = image_identity_mask(image_mask, grid, window)
+        bias = allowed if bias is None else bias.masked_fill(~allowed, float("-inf"))
+    return window_merge_heads(attention(qw, kw, vw, bias), tuple(grid), window)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from registry import AUTOENCODERS
+from walt.models.meta import building_on_meta
 from walt.models.autoencoders.causal_conv import (CausalConv3d, CausalDownsample3d, CausalResBlock3d,
                                                   CausalUpsample3d, FrameGroupNorm)
 
@@ -124,7 +125,7 @@ class CausalVAE3D(nn.Module):
                 tuple(bool(t) for t in temporal_downsample), num_mid_blocks, num_groups, pad_mode)
         self.encoder = CausalEncoder3d(*args)
         self.decoder = CausalDecoder3d(*args)
-        if pretrained is not None:
+        if pretrained is not None and not building_on_meta():
             self.load_pretrained(pretrained)
 
     # ------------------------------------------------------------------ shapes

@@ -20,6 +20,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from walt.models.meta import building_on_meta
+
 
 class LatentNorm(nn.Module):
     """Per-channel affine normalisation of ``(B, c, t, h, w)`` latents: ``(z - mean) / std``."""
@@ -32,6 +34,21 @@ class LatentNorm(nn.Module):
             raise ValueError(f"LatentNorm: every std must be positive, got {list(std)}")
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32), persistent=False)
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32), persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg: dict, channels: int) -> "LatentNorm":
+        """``dict(stats="latent_stats.json")`` or ``dict(mean=[...], std=[...])`` for latents of ``channels``
+        channels (a structure-only build on the meta device reads no file)."""
+        cfg = dict(cfg)
+        if "stats" in cfg:
+            norm = cls([0.0] * channels, [1.0] * channels) if building_on_meta() else cls.from_file(cfg["stats"])
+        elif "mean" in cfg and "std" in cfg:
+            norm = cls(cfg["mean"], cfg["std"])
+        else:
+            raise KeyError(f"latent_norm {cfg} needs 'stats' (a JSON file) or 'mean' and 'std'")
+        if norm.latent_channels != channels:
+            raise ValueError(f"latent_norm {cfg} has {norm.latent_channels} channels, the autoencoder {channels}")
+        return norm
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "LatentNorm":

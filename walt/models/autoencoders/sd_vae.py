@@ -15,6 +15,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from registry import AUTOENCODERS
+from walt.models.meta import building_on_meta
 
 # The architecture of the SD 1.x / 2.x VAE (diffusers' AutoencoderKL defaults with the SD block widths).
 SD_VAE_CONFIG = dict(
@@ -38,12 +39,21 @@ class SDVAE(nn.Module):
         super().__init__()
         if chunk_size < 1:
             raise ValueError(f"SDVAE: chunk_size must be >= 1, got {chunk_size}")
+        if pretrained is not None and config:
+            raise ValueError("SDVAE: 'config' only applies when building without 'pretrained' weights")
         if pretrained is None:
             self.vae = AutoencoderKL(**{**SD_VAE_CONFIG, **(config or {})})
+        elif building_on_meta():  # structure only: the directory's architecture if it is here, else SD's
+            found = _find_vae_dir(pretrained)
+            self.vae = AutoencoderKL.from_config(AutoencoderKL.load_config(**found)) if found \
+                else AutoencoderKL(**SD_VAE_CONFIG)
         else:
-            if config:
-                raise ValueError("SDVAE: 'config' only applies when building without 'pretrained' weights")
-            self.vae = AutoencoderKL.from_pretrained(**_local_vae_dir(pretrained), local_files_only=True)
+            found = _find_vae_dir(pretrained)
+            if found is None:
+                raise FileNotFoundError(f"SDVAE: {pretrained} is not a local diffusers AutoencoderKL directory (no "
+                                        f"config.json in it or in its vae/); pass a directory written by "
+                                        f"save_pretrained")
+            self.vae = AutoencoderKL.from_pretrained(**found, local_files_only=True)
         self.scale_factor = scale_factor
         self.chunk_size = chunk_size
         self.sample_posterior = sample_posterior
@@ -80,12 +90,11 @@ class SDVAE(nn.Module):
         return rearrange(x, "(b t) c h w -> b c t h w", b=z.shape[0])
 
 
-def _local_vae_dir(path: str) -> dict:
+def _find_vae_dir(path: str) -> dict | None:
     """``from_pretrained`` arguments for a local VAE directory or a pipeline directory holding ``vae/``."""
     root = Path(path)
     if (root / "config.json").is_file():
         return dict(pretrained_model_name_or_path=str(root))
     if (root / "vae" / "config.json").is_file():
         return dict(pretrained_model_name_or_path=str(root), subfolder="vae")
-    raise FileNotFoundError(f"SDVAE: {root} is not a local diffusers AutoencoderKL directory (no config.json in it "
-                            f"or in {root / 'vae'}); pass a directory written by save_pretrained")
+    return None

@@ -1,11 +1,13 @@
-"""The input side shared by every denoiser backbone: extra input channels and the conditioning vector ``c``.
+"""What every denoiser backbone shares: presets, the input side (extra input channels and the conditioning vector
+``c``), the checkpointed block call, ``torch.compile`` of blocks, and DiT's weight initialization.
 
 Call contract of every backbone (what the diffusion code relies on)::
 
     backbone(x, t, y=None, text=None, text_mask=None, text_pooled=None,
              x_sc=None, x_fp=None, x_lr=None, t_sr=None, image_mask=None) -> (B, out_channels, T, H, W)
 
-* ``x`` noisy latents ``(B, C, T, H, W)``; ``t`` integer timesteps ``(B,)``.
+* ``x`` noisy latents ``(B, C, T, H, W)``; ``t`` timesteps ``(B,)`` (integers of a 1000-step schedule, or the
+  continuous time of rectified flow scaled to [0, 1000]).
 * ``y`` class labels ``(B,)`` (``num_classes`` = the null class for classifier-free guidance).
 * ``text`` per-token text embeddings ``(B, L, text_dim)`` with ``text_mask`` ``(B, L)`` bool (W.A.L.T cross-attn);
   ``text_pooled`` ``(B, text_dim)`` added to ``c`` like a label (LAVITA T2V uses the pooled CLIP output).
@@ -15,15 +17,33 @@ Call contract of every backbone (what the diffusion code relies on)::
   depth-to-space convolution; ``t_sr`` its noise-augmentation level ``(B,)``, embedded and added to ``c``.
 * ``image_mask`` ``(B, T_latent)`` bool, True where a latent frame is an independent image.
 
-All extra inputs are concatenated to ``x`` along channels in the order ``[x, x_sc, x_fp, x_lr↑]``.
+All extra inputs are concatenated to ``x`` along channels in the order ``[x, x_sc, x_fp, x_lr↑]``. What a backbone
+is built for (``in_channels``, ``input_size``, ``learn_sigma``, which extra inputs, ``text_dim``) is derived by the
+model that owns it (``LatentDiffusion``) and never stated in a config.
 """
 from __future__ import annotations
+
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from walt.models.embeddings.condition_embeds import LabelEmbedder, TimestepEmbedder
+
+
+def resolve_preset(owner: str, presets: dict[str, dict], preset: str | None, **overrides: Any) -> dict:
+    """``presets[preset]`` with the non-``None`` ``overrides`` on top; with ``preset=None`` every size must be given
+    (a ``ValueError`` names the missing ones)."""
+    if preset is not None and preset not in presets:
+        raise KeyError(f"{owner}: unknown preset {preset!r}; presets are {', '.join(presets)}")
+    size = dict(presets[preset]) if preset is not None else {}
+    size.update({k: v for k, v in overrides.items() if v is not None})
+    missing = [k for k in overrides if k not in size]
+    if missing:
+        raise ValueError(f"{owner}: preset=None needs {', '.join(missing)} (or name a preset: {', '.join(presets)})")
+    return size
 
 
 class DepthToSpace(nn.Module):
@@ -47,12 +67,14 @@ class LatentDenoiser(nn.Module):
 
     def __init__(self, in_channels: int, dim: int, num_classes: int | None = None, class_embed_std: float = 0.02,
                  text_dim: int | None = None, text_pooled: bool = False, self_condition: bool = False,
-                 frame_prediction: bool = False, super_resolution: bool = False, learn_sigma: bool = False):
+                 frame_prediction: bool = False, super_resolution: bool = False, learn_sigma: bool = False,
+                 grad_checkpointing: bool = False):
         super().__init__()
         self.in_channels, self.dim = in_channels, dim
         self.num_classes, self.text_dim, self.learn_sigma = num_classes, text_dim, learn_sigma
         self.self_condition, self.frame_prediction, self.super_resolution = (
             self_condition, frame_prediction, super_resolution)
+        self.grad_checkpointing = grad_checkpointing
         self.out_channels = in_channels * (2 if learn_sigma else 1)
         self.input_channels = in_channels * (1 + self_condition + super_resolution) + (in_channels + 1) * frame_prediction
         self.t_embedder = TimestepEmbedder(dim)
@@ -61,6 +83,12 @@ class LatentDenoiser(nn.Module):
         self.sr_embedder = TimestepEmbedder(dim) if super_resolution else None
         self.lr_upsample = DepthToSpace(in_channels) if super_resolution else None
 
+    @property
+    def text_inputs(self) -> tuple[str, ...]:
+        """Which text inputs ``forward`` reads: ``"tokens"`` (``text``/``text_mask``) and/or ``"pooled"``."""
+        return ("pooled",) if self.text_pooled_proj is not None else ()
+
+    # ----------------------------------------------------------------------------------------------- inputs
     def condition(self, t: Tensor, y: Tensor | None = None, text_pooled: Tensor | None = None,
                   t_sr: Tensor | None = None) -> Tensor:
         """``c + t`` of W.A.L.T Eq. 3: timestep embedding plus every configured condition embedding, ``(B, D)``."""
@@ -81,10 +109,10 @@ class LatentDenoiser(nn.Module):
     def concat_inputs(self, x: Tensor, x_sc: Tensor | None = None, x_fp: Tensor | None = None,
                       x_lr: Tensor | None = None) -> Tensor:
         """``[x, x_sc, x_fp, upsample(x_lr)]`` along channels, zeros for omitted optional inputs."""
-        b, c, t, h, w = x.shape
-        if c != self.in_channels:
+        if x.dim() != 5 or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__}: expected latents (B, {self.in_channels}, T, H, W), "
                              f"got shape {tuple(x.shape)}")
+        b, c, t, h, w = x.shape
         extras = []
         if self.self_condition:
             extras.append(("x_sc", x_sc if x_sc is not None else torch.zeros_like(x)))
@@ -100,3 +128,24 @@ class LatentDenoiser(nn.Module):
                 raise ValueError(f"{type(self).__name__}: {name} has shape {tuple(p.shape)}, "
                                  f"expected batch {b} and (T, H, W)={tuple(x.shape[2:])}")
         return torch.cat([x] + [p.to(x.dtype) for _, p in extras], dim=1) if extras else x
+
+    # ----------------------------------------------------------------------------------------------- blocks
+    def checkpointed(self, block: Callable[..., Tensor], *args: Any) -> Tensor:
+        """``block(*args)``, through activation checkpointing when ``grad_checkpointing`` is on and training."""
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            return checkpoint(block, *args, use_reentrant=False)
+        return block(*args)
+
+    def compile_blocks(self, blocks: Iterable[nn.Module]) -> None:
+        """``torch.compile`` each block in place (state-dict keys unchanged): fuses its element-wise ops."""
+        for block in blocks:
+            block.compile()
+
+    def xavier_init(self, own_init: tuple[str, ...]) -> None:
+        """DiT's basic init: xavier-uniform weights and zero biases for every ``nn.Linear`` except those under the
+        ``own_init`` prefixes (zero-initialized adaLN and output layers, the normal(0.02) timestep MLPs)."""
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear) and not name.startswith(own_init):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)

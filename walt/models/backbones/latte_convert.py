@@ -86,8 +86,8 @@ def _check_layout(model: nn.Module) -> None:
 def to_latte_state_dict(model: nn.Module) -> dict[str, Tensor]:
     """The official Latte state dict of a walt ``LAVITA`` (variant 2) model."""
     _check_layout(model)
-    side = model.input_size // model.patch_size
-    return walt_to_latte(model.state_dict(), model.num_frames, (side, side))
+    grid = model.input_grid
+    return walt_to_latte(model.state_dict(), grid.t, (grid.h, grid.w))
 
 
 def load_latte_state_dict(model: nn.Module, sd: dict[str, Tensor], strict: bool = True) -> tuple[list[str], list[str]]:
@@ -121,7 +121,7 @@ def load_latte_state_dict(model: nn.Module, sd: dict[str, Tensor], strict: bool 
 
 def _fixed_table(model: nn.Module, key: str) -> Tensor | None:
     """This model's fixed ``pos_embed`` (1, N, D) or ``temp_embed`` (1, F, D) table in the Latte layout."""
+    grid = model.input_grid
     if key == "pos_embed":
-        side = model.input_size // model.patch_size
-        return sincos_2d(model.dim, side, side)[None]
-    return sincos_1d(model.dim, torch.arange(model.num_frames))[None] if model.temporal else None
+        return sincos_2d(model.dim, grid.h, grid.w)[None]
+    return sincos_1d(model.dim, torch.arange(grid.t))[None] if model.temporal else None

@@ -10,6 +10,8 @@ Reads top to bottom: presets, the block layout of the four variants, the model, 
 * Patch embedding (§3.3): ``PatchEmbed`` (uniform frame) or ``TubeEmbed`` (compression tube, with the 3-D
   transposed-conv head :class:`TubeFinalLayer`).
 * Conditioning (§3.4): ``SAdaLN`` (default) or ``AllTokens``.
+* Size: ``input_size`` is the latent ``(t, h, w)`` the model is built for (derived by the model from
+  ``video_size`` and the autoencoder); the fixed sin-cos tables are built for it and recomputed for other sizes.
 * Position (§3.3, §3.5): fixed 2-D sin-cos over space after the patch embedding; in time either the absolute 1-D
   sin-cos table, added to video frames right before the first temporal attention (as Latte does), or RoPE on the
   temporal attention's q/k (``temporal_position="rope"``).
@@ -27,15 +29,18 @@ describe). See docs/benchmarks/lavita.md.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
-from registry import BACKBONES, BLOCKS, CONDITIONINGS, PATCH_EMBEDS, POS_EMBEDS
-from walt.models.backbones.denoiser import LatentDenoiser
+from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS
+from walt.models.backbones.denoiser import LatentDenoiser, resolve_preset
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.lavita_blocks import SpatioTemporalBlock
+from walt.models.blocks.transformer_block import TransformerBlock
 from walt.models.blocks.tube_final_layer import TubeFinalLayer
+from walt.models.embeddings.sincos_pos_embed import SinCosPosEmbed2D, SinCosTemporalEmbed
 from walt.models.grid import Grid
 
 # ---------------------------------------------------------------------------------------------- presets (DiT sizes)
@@ -69,42 +74,41 @@ def block_kinds(variant: int, depth: int) -> list[str]:
 class LAVITA(LatentDenoiser):
     """lavita.md §3: latent video diffusion transformer, variants 1–4; presets ``LAVITA-{S,B,L,XL}/{2,4,8}``."""
 
-    def __init__(self, in_channels: int = 4, preset: str | None = "LAVITA-XL/2", depth: int | None = None,
-                 dim: int | None = None, num_heads: int | None = None, patch_size: int | None = None,
-                 variant: int = 2, num_frames: int = 16, input_size: int = 32, temporal: bool = True,
-                 patch_embed: dict | None = None, conditioning: dict | None = None,
+    def __init__(self, in_channels: int = 4, input_size: Sequence[int] = (16, 32, 32),
+                 preset: str | None = "LAVITA-XL/2", depth: int | None = None, dim: int | None = None,
+                 num_heads: int | None = None, patch_size: int | None = None, variant: int = 2,
+                 temporal: bool = True, patch_embed: dict | None = None, conditioning: dict | None = None,
                  temporal_position: str = "abs", mlp_ratio: float = 4.0, qk_norm: bool = False,
-                 spatial_heads: int | None = None, num_classes: int | None = None, text_dim: int | None = None,
-                 text_pooled: bool = False, learn_sigma: bool = True, grad_checkpointing: bool = False,
-                 **denoiser_kwargs):
-        if preset is not None and preset not in PRESETS:
-            raise KeyError(f"LAVITA: unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
-        size = dict(PRESETS[preset]) if preset is not None else {}
-        for key, value in dict(depth=depth, dim=dim, num_heads=num_heads, patch_size=patch_size).items():
-            if value is not None:
-                size[key] = value
-            elif key not in size:
-                raise ValueError(f"LAVITA: pass preset= or {key}=")
+                 spatial_heads: int | None = None, num_classes: int | None = None, class_embed_std: float = 0.02,
+                 text_dim: int | None = None, text_pooled: bool = True, learn_sigma: bool = True,
+                 self_condition: bool = False, frame_prediction: bool = False, super_resolution: bool = False,
+                 grad_checkpointing: bool = False, compile: bool = False):
+        size = resolve_preset("LAVITA", PRESETS, preset, depth=depth, dim=dim, num_heads=num_heads,
+                              patch_size=patch_size)
         if temporal_position not in ("abs", "rope"):
             raise ValueError(f"LAVITA: temporal_position must be 'abs' or 'rope', got {temporal_position!r}")
         dim = size["dim"]
-        super().__init__(in_channels, dim, num_classes=num_classes, text_dim=text_dim, text_pooled=text_pooled,
-                         learn_sigma=learn_sigma, **denoiser_kwargs)
+        super().__init__(in_channels, dim, num_classes=num_classes, class_embed_std=class_embed_std,
+                         text_dim=text_dim, text_pooled=text_pooled, self_condition=self_condition,
+                         frame_prediction=frame_prediction, super_resolution=super_resolution,
+                         learn_sigma=learn_sigma, grad_checkpointing=grad_checkpointing)
         self.depth, self.num_heads, self.patch_size = size["depth"], size["num_heads"], size["patch_size"]
-        self.variant, self.num_frames, self.input_size = variant, num_frames, input_size
-        self.temporal_position, self.grad_checkpointing = temporal_position, grad_checkpointing
+        self.input_size = tuple(int(s) for s in input_size)
+        if len(self.input_size) != 3:
+            raise ValueError(f"LAVITA: input_size must be the latent (t, h, w), got {tuple(input_size)}")
+        self.variant, self.temporal_position = variant, temporal_position
         p = self.patch_size
 
         self.patch_embed = PATCH_EMBEDS.build(patch_embed or dict(type="PatchEmbed"), default_args=dict(
             in_channels=self.input_channels, dim=dim, patch_size=p))
-        temporal_patch = getattr(self.patch_embed, "temporal_patch", 1)
-        if num_frames % temporal_patch:
-            raise ValueError(f"LAVITA: num_frames={num_frames} is not divisible by temporal_patch={temporal_patch}")
-        self.temporal = temporal and num_frames // temporal_patch > 1
-        self.pos_embed = POS_EMBEDS.build(dict(type="SinCosPosEmbed2D"), default_args=dict(
-            dim=dim, grid_size=(input_size // p, input_size // p)))
-        self.temporal_pos_embed = POS_EMBEDS.build(dict(type="SinCosTemporalEmbed"), default_args=dict(
-            dim=dim, num_frames=num_frames // temporal_patch)) if self.temporal and temporal_position == "abs" else None
+        self.input_grid = self.patch_embed.grid(*self.input_size)
+        if self.input_grid.t * getattr(self.patch_embed, "temporal_patch", 1) != self.input_size[0]:
+            raise ValueError(f"LAVITA: {self.input_size[0]} latent frames are not divisible by the patch "
+                             f"embedding's temporal_patch={self.patch_embed.temporal_patch}")
+        self.temporal = temporal and self.input_grid.t > 1
+        self.pos_embed = SinCosPosEmbed2D(dim, (self.input_grid.h, self.input_grid.w))
+        self.temporal_pos_embed = (SinCosTemporalEmbed(dim, self.input_grid.t)
+                                   if self.temporal and temporal_position == "abs" else None)
 
         # Image mode (App. A.4) drops the temporal blocks; the kept blocks keep their index (checkpoint keys).
         kinds = block_kinds(variant, self.depth)
@@ -114,26 +118,35 @@ class LAVITA(LatentDenoiser):
         num_chunks = SpatioTemporalBlock.num_chunks if SPATIOTEMPORAL in self.kinds.values() else 6
         self.conditioning = CONDITIONINGS.build(conditioning or dict(type="SAdaLN"), default_args=dict(
             dim=dim, num_layers=len(self.kinds), num_chunks=num_chunks))
-        modulated = self.conditioning.modulated
-        rope = temporal_position == "rope"
-        spatial = dict(type="SpatialAttention", qk_norm=qk_norm)
-        temporal_attn = dict(type="TemporalAttention", qk_norm=qk_norm, rope=rope)
-        split = dict(type="SpatioTemporalSplitHeadAttention", qk_norm=qk_norm, rope=rope, spatial_heads=spatial_heads)
-        cfgs = {
-            SPATIAL: dict(type="TransformerBlock", attention=spatial, mlp_ratio=mlp_ratio, modulated=modulated),
-            TEMPORAL: dict(type="TransformerBlock", attention=temporal_attn, mlp_ratio=mlp_ratio, modulated=modulated),
-            SPATIOTEMPORAL: dict(type="SpatioTemporalBlock", spatial_attention=spatial,
-                                 temporal_attention=temporal_attn, mlp_ratio=mlp_ratio, modulated=modulated),
-            SPLIT_HEAD: dict(type="TransformerBlock", attention=split, mlp_ratio=mlp_ratio, modulated=modulated),
-        }
-        self.blocks = nn.ModuleDict({key: BLOCKS.build(cfgs[kind], default_args=dict(dim=dim, num_heads=self.num_heads))
+        self.blocks = nn.ModuleDict({key: self._block(kind, mlp_ratio, qk_norm, spatial_heads)
                                      for key, kind in self.kinds.items()})
-        head = dict(dim=dim, patch_size=p, out_channels=self.out_channels, modulated=modulated)
+        head = dict(dim=dim, patch_size=p, out_channels=self.out_channels, modulated=self.conditioning.modulated)
+        temporal_patch = getattr(self.patch_embed, "temporal_patch", 1)
         self.final_layer = (TubeFinalLayer(temporal_patch=temporal_patch, **head) if temporal_patch > 1
                             else FinalLayer(**head))
         # Absolute temporal positions enter right before the first block that attends over time (Latte: after
         # the first spatial block in variant 2, after all spatial blocks in variant 1, at the input in 3 and 4).
         self.first_temporal = next((k for k, kind in self.kinds.items() if kind != SPATIAL), None)
+        self.initialize_weights()
+        if compile:
+            self.compile_blocks(self.blocks.values())
+
+    def _block(self, kind: str, mlp_ratio: float, qk_norm: bool, spatial_heads: int | None) -> nn.Module:
+        rope = self.temporal_position == "rope"
+        spatial = dict(type="SpatialAttention", qk_norm=qk_norm)
+        temporal = dict(type="TemporalAttention", qk_norm=qk_norm, rope=rope)
+        common = dict(dim=self.dim, num_heads=self.num_heads, mlp_ratio=mlp_ratio,
+                      modulated=self.conditioning.modulated)
+        if kind == SPATIOTEMPORAL:
+            return SpatioTemporalBlock(spatial_attention=spatial, temporal_attention=temporal, **common)
+        split = dict(type="SpatioTemporalSplitHeadAttention", qk_norm=qk_norm, rope=rope, spatial_heads=spatial_heads)
+        return TransformerBlock(attention={SPATIAL: spatial, TEMPORAL: temporal, SPLIT_HEAD: split}[kind], **common)
+
+    def initialize_weights(self) -> None:
+        """Latte's initialization (= DiT's): xavier-uniform Linears, zero adaLN regressions and output layer,
+        normal(0.02) timestep MLPs; the patch embedding xavier-uniform over its flattened kernel and the class table
+        normal(``class_embed_std``) are set by their modules; the sin-cos tables are fixed."""
+        self.xavier_init(own_init=("conditioning", "final_layer", "t_embedder", "sr_embedder"))
 
     # ----------------------------------------------------------------------------------------------- forward
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None, text: Tensor | None = None,
@@ -148,28 +161,19 @@ class LAVITA(LatentDenoiser):
         image_mask = self._check_image_mask(image_mask, x, grid)
         tokens = self.pos_embed(tokens, grid)
         c = self.condition(t, y, text_pooled, t_sr)
-        mods, run_grid = self.conditioning(c), grid
-        if not self.conditioning.modulated:
-            tokens, run_grid = self.conditioning.append(tokens, grid, c)
-        for layer, (key, block) in enumerate(self.blocks.items()):
+        mods = self.conditioning(c)
+        tokens, run_grid = self.conditioning.add_tokens(tokens, grid, c)
+        for (key, block), mod in zip(self.blocks.items(), mods):
             if key == self.first_temporal and self.temporal_pos_embed is not None:
                 tokens = self.temporal_pos_embed(tokens, run_grid, image_mask)
-            mod = None if mods is None else mods[layer]
-            if self.grad_checkpointing and torch.is_grad_enabled():
-                tokens = checkpoint(self._run_block, key, tokens, run_grid, mod, image_mask, use_reentrant=False)
-            else:
-                tokens = self._run_block(key, tokens, run_grid, mod, image_mask)
-        if not self.conditioning.modulated:
-            tokens = self.conditioning.remove(tokens, grid)
-        return self.final_layer(tokens, grid, c)
+            tokens = self.checkpointed(self._run_block, key, tokens, run_grid, mod, image_mask)
+        return self.final_layer(self.conditioning.remove_tokens(tokens, grid), grid, c)
 
-    def _run_block(self, key: str, tokens: Tensor, grid: Grid, mod: Tensor | None,
-                   image_mask: Tensor | None) -> Tensor:
+    def _run_block(self, key: str, tokens: Tensor, grid: Grid, mod: Tensor, image_mask: Tensor | None) -> Tensor:
         out = self.blocks[key](tokens, grid, mod, image_mask)
         if self.kinds[key] == TEMPORAL and image_mask is not None:
             # §3.6: image frames bypass temporal blocks entirely (residual, norm and MLP included).
-            is_image = image_mask[:, :, None].expand(-1, grid.t, grid.spatial).reshape(tokens.shape[0], -1, 1)
-            out = torch.where(is_image, tokens, out)
+            out = torch.where(grid.token_mask(image_mask)[:, :, None], tokens, out)
         return out
 
     def _check_image_mask(self, image_mask: Tensor | None, x: Tensor, grid: Grid) -> Tensor | None:

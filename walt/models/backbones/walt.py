@@ -15,10 +15,11 @@ Switching attention from the command line (one ``--cfg-options`` key, no file ed
 * ``model.backbone.compile=True``: ``torch.compile`` per transformer block (off by default; see
   ``docs/benchmarks/walt.md`` for when it pays off).
 
-The backbone injects ``window``, ``qk_norm``, ``rel_pos_bias`` and ``input_grid`` into each attention config when
-the attention class takes them and the config does not set them itself.
+The backbone offers ``window``, ``qk_norm``, ``rel_pos_bias`` and ``input_grid`` to each attention it builds; an
+attention class takes those it has a keyword for, unless its config sets them itself.
 
-Presets (:data:`WALT_PRESETS`, DiT style; ``preset=`` expands to depth/dim/heads/patch, explicit kwargs override).
+Presets (:data:`WALT_PRESETS`, DiT style; ``preset=`` expands to depth/dim/heads/patch, explicit kwargs override;
+``preset=None`` needs all four).
 Table 8 is illegible in our copies (``shared/papers/walt-hyperparameters.md``); the presets are chosen so that the
 parameter counts match the text: L and XL reproduce Table 3d / Table 4 (313M–357M, 458M, 460M) exactly to the
 reported digits; WALT-SR-419M (24 × 1024, p = 2) and WALT-SR-1.3B (40 × 1408, p = 2) follow the SR rows of the
@@ -34,24 +35,21 @@ enter through ``c + t`` (§4.3); text through the cross-attention (tokens projec
 """
 from __future__ import annotations
 
-import inspect
 from typing import Sequence
 
-import torch
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
-from registry import ATTENTIONS, BACKBONES, CONDITIONINGS, PATCH_EMBEDS, POS_EMBEDS
-from walt.models.attention.window import resolve_window
-from walt.models.backbones.denoiser import LatentDenoiser
+from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS, POS_EMBEDS
+from walt.models.attention.kernel import resolve_window
+from walt.models.backbones.denoiser import LatentDenoiser, resolve_preset
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.transformer_block import TransformerBlock
 from walt.models.grid import Grid
 
 WALT_PRESETS: dict[str, dict] = {
-    "WALT-L": dict(depth=24, dim=1024, num_heads=16),
-    "WALT-XL": dict(depth=28, dim=1152, num_heads=16),
-    "WALT-T2V-3B": dict(depth=52, dim=1920, num_heads=16),
+    "WALT-L": dict(depth=24, dim=1024, num_heads=16, patch_size=1),
+    "WALT-XL": dict(depth=28, dim=1152, num_heads=16, patch_size=1),
+    "WALT-T2V-3B": dict(depth=52, dim=1920, num_heads=16, patch_size=1),
     "WALT-SR-1.3B": dict(depth=40, dim=1408, num_heads=16, patch_size=2),
     "WALT-SR-419M": dict(depth=24, dim=1024, num_heads=16, patch_size=2),
 }
@@ -72,7 +70,7 @@ def _scaled_window(window: Sequence[int], old: Grid, new: Grid, where: str) -> t
 class WALT(LatentDenoiser):
     """W.A.L.T §4.2–4.5 denoiser: alternating SW/STW window transformer with AdaLN-LoRA (see module docstring)."""
 
-    def __init__(self, in_channels: int = 8, input_size: Sequence[int] = (5, 16, 16), preset: str | None = None,
+    def __init__(self, in_channels: int = 8, input_size: Sequence[int] = (5, 16, 16), preset: str | None = "WALT-L",
                  depth: int | None = None, dim: int | None = None, num_heads: int | None = None,
                  patch_size: int | None = None, mlp_ratio: float = 4.0,
                  spatial_window: Sequence[int | None] = (1, 16, 16),
@@ -85,20 +83,16 @@ class WALT(LatentDenoiser):
                  cross_attention_window: str = "spatial",
                  self_condition: bool = False, frame_prediction: bool = False, super_resolution: bool = False,
                  learn_sigma: bool = False, grad_checkpointing: bool = False, compile: bool = False):
-        if preset is not None and preset not in WALT_PRESETS:
-            raise KeyError(f"WALT: unknown preset {preset!r}; presets are {', '.join(WALT_PRESETS)}")
-        arch = {"patch_size": 1, **WALT_PRESETS[preset or "WALT-L"]}
-        for key, value in dict(depth=depth, dim=dim, num_heads=num_heads, patch_size=patch_size).items():
-            if value is not None:
-                arch[key] = value
+        arch = resolve_preset("WALT", WALT_PRESETS, preset, depth=depth, dim=dim, num_heads=num_heads,
+                              patch_size=patch_size)
         super().__init__(in_channels, arch["dim"], num_classes=num_classes, class_embed_std=class_embed_std,
                          text_dim=text_dim, text_pooled=text_pooled, self_condition=self_condition,
-                         frame_prediction=frame_prediction, super_resolution=super_resolution, learn_sigma=learn_sigma)
+                         frame_prediction=frame_prediction, super_resolution=super_resolution, learn_sigma=learn_sigma,
+                         grad_checkpointing=grad_checkpointing)
         if cross_attention_window not in ("spatial", "block"):
             raise ValueError(f"WALT: cross_attention_window must be 'spatial' (joint image-video training) or "
                              f"'block' (the block's own SW/STW window), got {cross_attention_window!r}")
         self.depth, self.num_heads, self.patch_size = arch["depth"], arch["num_heads"], arch["patch_size"]
-        self.grad_checkpointing = grad_checkpointing
         self.input_size = tuple(int(s) for s in input_size)
         if len(self.input_size) != 3:
             raise ValueError(f"WALT: input_size must be the latent (t, h, w), got {tuple(input_size)}")
@@ -117,43 +111,34 @@ class WALT(LatentDenoiser):
             conditioning or dict(type="AdaLNLoRA", rank=2, lora_every_layer=True),
             default_args=dict(dim=self.dim, num_layers=self.depth))
         shared = dict(qk_norm=qk_norm, rel_pos_bias=rel_pos_bias, input_grid=tuple(self.input_grid))
-        kinds = {
-            "spatial": self._attention_cfg(spatial_attention or dict(type="SpatialWindowAttention"),
-                                           window=tuple(spatial_window), **shared),
-            "spatiotemporal": self._attention_cfg(
-                spatiotemporal_attention or dict(type="SpatiotemporalWindowAttention"),
-                window=tuple(spatiotemporal_window), **shared),
-        }
-        cross = dict(cross_attention or dict(type="WindowCrossAttention"))
-        self.blocks = nn.ModuleList()
-        for i in range(self.depth):
-            attn = kinds["spatial" if i % 2 == 0 else "spatiotemporal"]
-            cross_cfg = None
-            if self.text_proj is not None:  # §4.3: SW cross-attention for joint training, else the block's window
-                source = kinds["spatial"] if cross_attention_window == "spatial" else attn
-                cross_cfg = self._attention_cfg(cross, window=source.get("window", (None, None, None)), qk_norm=qk_norm)
-            self.blocks.append(TransformerBlock(self.dim, self.num_heads, attention=attn, mlp_ratio=mlp_ratio,
-                                                cross_attention=cross_cfg, modulated=self.conditioning.modulated))
+        kinds = [(spatial_attention or dict(type="SpatialWindowAttention"), tuple(spatial_window)),
+                 (spatiotemporal_attention or dict(type="SpatiotemporalWindowAttention"), tuple(spatiotemporal_window))]
+        cross = None
+        if self.text_proj is not None:  # §4.3: SW cross-attention for joint training, else the block's window
+            cross = dict(cross_attention or dict(type="WindowCrossAttention"))
+            if cross_attention_window == "spatial":
+                cross.setdefault("window", tuple(spatial_window))
+        self.blocks = nn.ModuleList(
+            TransformerBlock(self.dim, self.num_heads, attention=kinds[i % 2][0], mlp_ratio=mlp_ratio,
+                             cross_attention=cross, modulated=self.conditioning.modulated,
+                             attention_args=dict(shared, window=kinds[i % 2][1]))
+            for i in range(self.depth))
         self.final_layer = FinalLayer(self.dim, self.patch_size, self.out_channels,
                                       modulated=self.conditioning.modulated)
-        if compile:  # torch.compile each block in place (state-dict keys unchanged); fuses its element-wise ops
-            for block in self.blocks:
-                block.compile()
+        self.initialize_weights()
+        if compile:
+            self.compile_blocks(self.blocks)
 
-    @staticmethod
-    def _attention_cfg(cfg: dict, **inject) -> dict:
-        """Copy of an attention config with the backbone-level keys the attention class accepts filled in."""
-        cfg = dict(cfg)
-        ATTENTIONS.import_from_location()
-        cls = ATTENTIONS.get(cfg["type"])
-        if cls is None:
-            raise KeyError(f"WALT: unknown attention type {cfg['type']!r}; "
-                           f"registered: {sorted(ATTENTIONS.module_dict)}")
-        accepted = inspect.signature(cls).parameters
-        for key, value in inject.items():
-            if key in accepted and value is not None:
-                cfg.setdefault(key, value)
-        return cfg
+    def initialize_weights(self) -> None:
+        """DiT's initialization (no public W.A.L.T code; the paper builds on DiT): xavier-uniform Linears, zero
+        adaLN regressions and output layer (adaLN-Zero), normal(0.02) timestep MLPs; the patch embedding
+        xavier-uniform over its flattened kernel, the learned position tables and the relative position bias
+        trunc-normal(``init_std``, 0.02), the class table normal(``class_embed_std``), all set by their modules."""
+        self.xavier_init(own_init=("conditioning", "final_layer", "t_embedder", "sr_embedder"))
+
+    @property
+    def text_inputs(self) -> tuple[str, ...]:
+        return (("tokens",) if self.text_proj is not None else ()) + super().text_inputs
 
     def _windowed_modules(self) -> list[tuple[str, nn.Module]]:
         mods = []
@@ -202,14 +187,12 @@ class WALT(LatentDenoiser):
         tokens, grid = self.patch_embed(self.concat_inputs(x, x_sc, x_fp, x_lr))
         tokens = self.pos_embed(tokens, grid, image_mask)
         c = self.condition(t, y, text_pooled, t_sr)
-        mods = self.conditioning(c) if self.conditioning.modulated else [None] * self.depth
+        mods = self.conditioning(c)
         context = self.text_proj(text.to(tokens.dtype)) if self.text_proj is not None else None
+        tokens, run_grid = self.conditioning.add_tokens(tokens, grid, c)
         for block, mod in zip(self.blocks, mods):
-            if self.grad_checkpointing and torch.is_grad_enabled():
-                tokens = checkpoint(block, tokens, grid, mod, image_mask, context, text_mask, use_reentrant=False)
-            else:
-                tokens = block(tokens, grid, mod, image_mask, context, text_mask)
-        return self.final_layer(tokens, grid, c)
+            tokens = self.checkpointed(block, tokens, run_grid, mod, image_mask, context, text_mask)
+        return self.final_layer(self.conditioning.remove_tokens(tokens, grid), grid, c)
 
     def interpolate_pos_embed(self, input_size: Sequence[int]) -> None:
         """Aspect-ratio finetuning (W.A.L.T App. A): move to a new latent size (e.g. 5×16×16 → 5×16×28), scaling

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from registry import ATTENTIONS, BLOCKS
+from registry import ATTENTIONS
 from walt.models.blocks.mlp import Mlp
 from walt.models.conditioning.modulate import gate, modulate
 from walt.models.grid import Grid
@@ -16,22 +16,20 @@ from walt.models.grid import Grid
 NUM_CHUNKS = 9
 
 
-@BLOCKS.register_module()
 class SpatioTemporalBlock(nn.Module):
     """LAVITA §3.2 variant 3: one transformer block with a spatial and then a temporal multi-head self-attention."""
 
     num_chunks = NUM_CHUNKS
 
-    def __init__(self, dim: int, num_heads: int, spatial_attention: dict | None = None,
-                 temporal_attention: dict | None = None, mlp_ratio: float = 4.0, modulated: bool = True):
+    def __init__(self, dim: int, num_heads: int, spatial_attention: dict, temporal_attention: dict,
+                 mlp_ratio: float = 4.0, modulated: bool = True, attention_args: dict | None = None):
         super().__init__()
         self.modulated = modulated
-        spatial_attention = spatial_attention or dict(type="SpatialAttention")
-        temporal_attention = temporal_attention or dict(type="TemporalAttention")
+        known = dict(attention_args or {}, dim=dim, num_heads=num_heads)
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=not modulated, eps=1e-6)
-        self.attn = ATTENTIONS.build(spatial_attention, default_args=dict(dim=dim, num_heads=num_heads))
+        self.attn = ATTENTIONS.build(spatial_attention, default_args=known)
         self.norm_temporal = nn.LayerNorm(dim, elementwise_affine=not modulated, eps=1e-6)
-        self.attn_temporal = ATTENTIONS.build(temporal_attention, default_args=dict(dim=dim, num_heads=num_heads))
+        self.attn_temporal = ATTENTIONS.build(temporal_attention, default_args=known)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=not modulated, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
@@ -41,9 +39,9 @@ class SpatioTemporalBlock(nn.Module):
             x = x + self.attn(self.norm1(x), grid, image_mask)
             x = x + self.attn_temporal(self.norm_temporal(x), grid, image_mask)
             return x + self.mlp(self.norm2(x))
-        if mod is None or mod.shape[1] != NUM_CHUNKS:
+        if mod.shape[1] != NUM_CHUNKS:
             raise ValueError(f"SpatioTemporalBlock(modulated=True) needs a (B, {NUM_CHUNKS}, D) modulation, got "
-                             f"{None if mod is None else tuple(mod.shape)}")
+                             f"{tuple(mod.shape)}")
         s1, c1, g1, s2, c2, g2, s3, c3, g3 = mod.unbind(1)
         x = x + gate(self.attn(modulate(self.norm1(x), s1, c1), grid, image_mask), g1)
         x = x + gate(self.attn_temporal(modulate(self.norm_temporal(x), s2, c2), grid, image_mask), g2)

@@ -9,37 +9,38 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from registry import ATTENTIONS, BLOCKS
+from registry import ATTENTIONS
 from walt.models.blocks.mlp import Mlp
 from walt.models.conditioning.modulate import gate, modulate
 from walt.models.grid import Grid
 
 
-@BLOCKS.register_module()
 class TransformerBlock(nn.Module):
     """W.A.L.T / LAVITA transformer block: self-attention (any registered factorization), optional windowed
     cross-attention to text, MLP; modulated by a ``(B, 6, D)`` adaLN tensor when ``modulated``."""
 
     def __init__(self, dim: int, num_heads: int, attention: dict, mlp_ratio: float = 4.0,
-                 cross_attention: dict | None = None, modulated: bool = True):
+                 cross_attention: dict | None = None, modulated: bool = True, attention_args: dict | None = None):
         super().__init__()
         self.modulated = modulated
+        known = dict(attention_args or {}, dim=dim, num_heads=num_heads)  # what the backbone knows, offered
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=not modulated, eps=1e-6)
-        self.attn = ATTENTIONS.build(attention, default_args=dict(dim=dim, num_heads=num_heads))
+        self.attn = ATTENTIONS.build(attention, default_args=known)
         self.cross_attn = None
         if cross_attention is not None:
             self.norm_cross = nn.LayerNorm(dim, eps=1e-6)
-            self.cross_attn = ATTENTIONS.build(cross_attention, default_args=dict(dim=dim, num_heads=num_heads))
+            # the window of the block's own self-attention, unless the config names one (W.A.L.T §4.3)
+            own_window = getattr(self.attn, "window", None)
+            self.cross_attn = ATTENTIONS.build(cross_attention, default_args=dict(known, window=own_window))
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=not modulated, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, grid: Grid, mod: Tensor | None = None, image_mask: Tensor | None = None,
                 context: Tensor | None = None, context_mask: Tensor | None = None) -> Tensor:
-        """``x`` ``(B, N, D)``; ``mod`` ``(B, 6, D)`` in :data:`~walt.models.conditioning.modulate.CHUNKS` order;
-        ``context`` ``(B, L, D)`` text tokens with ``context_mask`` ``(B, L)`` bool (True = real token)."""
+        """``x`` ``(B, N, D)``; ``mod`` ``(B, 6, D)`` in :data:`~walt.models.conditioning.modulate.CHUNKS` order
+        (unused without modulation); ``context`` ``(B, L, D)`` text tokens with ``context_mask`` ``(B, L)`` bool
+        (True = real token)."""
         if self.modulated:
-            if mod is None:
-                raise ValueError("TransformerBlock(modulated=True) needs a (B, 6, D) modulation tensor, got None")
             shift1, scale1, gate1, shift2, scale2, gate2 = mod.unbind(1)
             x = x + gate(self.attn(modulate(self.norm1(x), shift1, scale1), grid, image_mask), gate1)
         else:

@@ -13,17 +13,16 @@ import torch
 from torch import Tensor, nn
 
 from registry import CONDITIONINGS
+from walt.models.conditioning.base import Conditioning
 
 
 @CONDITIONINGS.register_module()
-class AdaLNLoRA(nn.Module):
+class AdaLNLoRA(Conditioning):
     """W.A.L.T §4.3 AdaLN-LoRA with rank ``rank`` (Table 3d: r ∈ {2, 4, 16, 64, 256}; default r = 2)."""
 
-    modulated = True
-
     def __init__(self, dim: int, num_layers: int, rank: int = 2, num_chunks: int = 6, lora_every_layer: bool = False):
-        super().__init__()
-        self.num_layers, self.num_chunks, self.dim, self.rank = num_layers, num_chunks, dim, rank
+        super().__init__(dim, num_layers, num_chunks)
+        self.rank = rank
         self.lora_every_layer = lora_every_layer
         num_lora = num_layers if lora_every_layer else num_layers - 1
         self.shared = nn.Sequential(nn.SiLU(), nn.Linear(dim, num_chunks * dim))

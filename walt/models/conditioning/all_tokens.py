@@ -2,33 +2,32 @@
 
 The conditioning vector ``c`` (timestep + label/text embeddings, ``(B, D)``) is appended as one extra token to the
 tokens of every frame, so it takes part in spatial attention of each frame and in temporal attention across
-frames (the per-frame copies), and is removed again before the output head. Nothing is regressed per block:
-``modulated = False`` and blocks use plain affine LayerNorms.
+frames (the per-frame copies), and is removed again before the output head. Nothing is regressed per block
+(``num_chunks = 0``: the blocks use plain affine LayerNorms).
 """
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from registry import CONDITIONINGS
+from walt.models.conditioning.base import Conditioning
 from walt.models.grid import Grid
 
 
 @CONDITIONINGS.register_module()
-class AllTokens(nn.Module):
+class AllTokens(Conditioning):
     """LAVITA §3.4 *all tokens*: conditions as input tokens (``num_tokens`` copies of ``c`` per frame)."""
 
-    modulated = False
+    def __init__(self, dim: int, num_layers: int, num_tokens: int = 1):
+        super().__init__(dim, num_layers, num_chunks=0)
+        self.num_tokens = num_tokens
 
-    def __init__(self, dim: int, num_layers: int, num_chunks: int = 6, num_tokens: int = 1):
-        super().__init__()
-        self.dim, self.num_layers, self.num_tokens = dim, num_layers, num_tokens
+    def forward(self, c: Tensor) -> Tensor:
+        """No modulation: ``(num_layers, B, 0, D)`` (the condition travels as tokens, :meth:`add_tokens`)."""
+        return c.new_empty(self.num_layers, c.shape[0], 0, self.dim)
 
-    def forward(self, c: Tensor) -> None:
-        """No per-layer modulation: the condition travels as tokens (:meth:`append`)."""
-        return None
-
-    def append(self, x: Tensor, grid: Grid, c: Tensor) -> tuple[Tensor, Grid]:
+    def add_tokens(self, x: Tensor, grid: Grid, c: Tensor) -> tuple[Tensor, Grid]:
         """``x`` ``(B, t·h·w, D)`` and ``c`` ``(B, D)`` → ``(B, t·(h·w + K), D)`` on the grid ``(t, 1, h·w + K)``:
         each frame's tokens followed by ``K`` condition tokens (spatial/temporal windows keep working per frame)."""
         b = x.shape[0]
@@ -39,8 +38,8 @@ class AllTokens(nn.Module):
         length = grid.spatial + self.num_tokens
         return torch.cat([frames, cond], dim=2).view(b, grid.t * length, self.dim), Grid(grid.t, 1, length)
 
-    def remove(self, x: Tensor, grid: Grid) -> Tensor:
-        """Inverse of :meth:`append` for the original ``grid``: drop the condition tokens of every frame."""
+    def remove_tokens(self, x: Tensor, grid: Grid) -> Tensor:
+        """Inverse of :meth:`add_tokens` for the original ``grid``: drop the condition tokens of every frame."""
         b = x.shape[0]
         frames = x.view(b, grid.t, grid.spatial + self.num_tokens, self.dim)
         return frames[:, :, : grid.spatial].reshape(b, grid.numel, self.dim)

@@ -1,12 +1,15 @@
 """Rotary position embedding on the temporal axis (LAVITA §3.5, RoPE of Su et al. 2021).
 
-Used through the ``.rope`` hook of the attention modules: it rotates query and key of each frame by angles
-proportional to the frame index, so ``q·k`` depends only on the frame offset. Position 0 is the identity.
+Used through the ``.rope`` hook of the attention modules: it rotates the query and key of every token by angles
+proportional to its frame index, so ``q·k`` depends only on the frame offset (which also makes it independent of
+where a window starts). Frame 0 is the identity.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from walt.models.grid import Grid
 
 
 def rotate(x: Tensor, positions: Tensor, base: float = 10000.0) -> Tensor:
@@ -23,13 +26,13 @@ def rotate(x: Tensor, positions: Tensor, base: float = 10000.0) -> Tensor:
 
 
 class TemporalRoPE(nn.Module):
-    """LAVITA §3.5 relative temporal position: RoPE over the ``L`` frames of a temporal window (``t × 1 × 1``)."""
+    """LAVITA §3.5 relative temporal position: RoPE by frame index on ``(B, N, heads, d)`` queries and keys."""
 
     def __init__(self, head_dim: int, base: float = 10000.0):
         super().__init__()
         self.head_dim, self.base = head_dim, base
 
-    def forward(self, q: Tensor, k: Tensor, offset: int = 0) -> tuple[Tensor, Tensor]:
-        """``q``, ``k`` ``(B', heads, L, d)``; frame ``i`` of the window sits at position ``offset + i``."""
-        positions = torch.arange(offset, offset + q.shape[-2], device=q.device)
-        return rotate(q, positions, self.base), rotate(k, positions, self.base)
+    def forward(self, q: Tensor, k: Tensor, grid: Grid) -> tuple[Tensor, Tensor]:
+        frames = torch.arange(grid.t, device=q.device).repeat_interleave(grid.spatial)  # (N,)
+        q, k = (rotate(x.transpose(1, 2), frames, self.base).transpose(1, 2) for x in (q, k))
+        return q, k

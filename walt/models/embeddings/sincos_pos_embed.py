@@ -3,6 +3,9 @@
 Spatial: a 2-D table over the ``h × w`` token grid of one frame, the first half of the channels encoding the column
 index and the second half the row index (the layout of the DiT/Latte ``pos_embed`` tables, so public checkpoints
 match). Temporal: a 1-D table over the latent frames. Both are fixed: non-persistent buffers, never parameters.
+LAVITA adds them at different depths (:class:`SinCosPosEmbed2D` at the input, :class:`SinCosTemporalEmbed` before
+the first temporal block); :class:`SinCosSpaceTimePosEmbed` adds both at the input, the fixed counterpart of W.A.L.T's
+learned embedding (a ``pos_embed`` choice of the W.A.L.T backbone).
 """
 from __future__ import annotations
 
@@ -36,7 +39,6 @@ def _table_for(module: nn.Module, shape: tuple[int, ...], make) -> Tensor:
     return module.table if tuple(module.table.shape) == shape else make().to(module.table.device)
 
 
-@POS_EMBEDS.register_module()
 class SinCosPosEmbed2D(nn.Module):
     """LAVITA §3.3 / DiT: fixed 2-D sin-cos spatial embedding added to every frame's ``h × w`` tokens."""
 
@@ -51,7 +53,6 @@ class SinCosPosEmbed2D(nn.Module):
         return (x.view(b, grid.t, grid.spatial, self.dim) + table.to(x.dtype)).view(b, grid.numel, self.dim)
 
 
-@POS_EMBEDS.register_module()
 class SinCosTemporalEmbed(nn.Module):
     """LAVITA §3.5 absolute temporal position: fixed 1-D sin-cos of the frame index, added to video frames only
     (image frames of joint training, ``image_mask`` True, get none, as in Latte)."""
@@ -68,3 +69,26 @@ class SinCosTemporalEmbed(nn.Module):
         if image_mask is not None:
             pos = pos * (~image_mask).to(x.dtype)[:, :, None, None]
         return (x.view(b, grid.t, grid.spatial, self.dim) + pos).view(b, grid.numel, self.dim)
+
+
+@POS_EMBEDS.register_module()
+class SinCosSpaceTimePosEmbed(nn.Module):
+    """Fixed 2-D sin-cos over space plus 1-D sin-cos over time, both added at the input; image frames
+    (``image_mask`` True) get the temporal entry of frame 0, as W.A.L.T does for images. Any grid works (the tables
+    are recomputed for a new size), so :meth:`interpolate` has nothing to do."""
+
+    def __init__(self, dim: int, grid: tuple[int, int, int] = (5, 16, 16)):
+        super().__init__()
+        self.spatial = SinCosPosEmbed2D(dim, tuple(grid[1:]))
+        self.temporal = SinCosTemporalEmbed(dim, grid[0])
+
+    def forward(self, x: Tensor, grid: Grid, image_mask: Tensor | None = None) -> Tensor:
+        x = self.spatial(x, grid)
+        if image_mask is None:
+            return self.temporal(x, grid)
+        frame = torch.arange(grid.t, device=x.device).expand(image_mask.shape[0], grid.t).masked_fill(image_mask, 0)
+        pos = sincos_1d(self.temporal.dim, frame.flatten()).view(*frame.shape, 1, -1).to(x)
+        return (x.view(*frame.shape, grid.spatial, -1) + pos).view_as(x)
+
+    def interpolate(self, grid: tuple[int, int, int]) -> None:
+        """Nothing to resize: the fixed tables are recomputed for whatever grid comes in."""

@@ -10,6 +10,7 @@ from open_clip.model import _build_text_tower
 from torch import Tensor
 
 from registry import TEXT_ENCODERS
+from walt.models.meta import building_on_meta
 from walt.models.text_encoders.base import FrozenTextEncoder
 
 
@@ -53,7 +54,7 @@ class OpenCLIPTextEncoder(FrozenTextEncoder):
         cfg = dict(model_cfg["text_cfg"], **(text_cfg or {}), proj_type="none", output_tokens=True)
         self.model_name = model_name
         self.text = _build_text_tower(model_cfg["embed_dim"], cfg, quick_gelu=quick_gelu)
-        if pretrained is not None:
+        if pretrained is not None and not building_on_meta():
             self.text.load_state_dict(_text_state_dict(pretrained), strict=True)
         self.tokenizer = open_clip.get_tokenizer(model_name, context_length=self.text.context_length)
         self.dim = self.text.width

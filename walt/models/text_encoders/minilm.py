@@ -6,9 +6,10 @@ from pathlib import Path
 
 import torch.nn.functional as F
 from torch import Tensor
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from registry import TEXT_ENCODERS
+from walt.models.meta import building_on_meta
 from walt.models.text_encoders.base import FrozenTextEncoder
 
 
@@ -37,7 +38,8 @@ class MiniLMTextEncoder(FrozenTextEncoder):
         path = path or bundled_minilm_path()
         if not Path(path).is_dir():
             raise FileNotFoundError(f"MiniLMTextEncoder: model directory {path!r} does not exist")
-        self.model = AutoModel.from_pretrained(path, local_files_only=True)
+        self.model = (AutoModel.from_config(AutoConfig.from_pretrained(path, local_files_only=True))
+                      if building_on_meta() else AutoModel.from_pretrained(path, local_files_only=True))
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.max_length = max_length
         self.dim = self.model.config.hidden_size
