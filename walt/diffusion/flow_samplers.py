@@ -8,9 +8,9 @@ training shift. The options have the meaning they have for DDPM / DDIM (``sample
 * ``model_fn(x_t, t·T, **extra)``: classifier-free guidance is applied inside ``model_fn`` (``guidance.py``).
 * ``self_condition``: ``x_sc`` is zeros at the first evaluation, then the ``x̂_0 = x_t − t·v`` of the previous
   evaluation (Heun's corrector sees its predictor's estimate).
-* ``observed=(z, mask)``: frame prediction — after every step the frames where ``mask`` is 1 are set to their point
-  ``(1 − t)·z + t·ε`` on the straight path from their initial noise ``ε`` to ``z`` at the next step's time, and to
-  ``z`` itself at the end, so the sample holds the observed frames exactly.
+* ``observed=(z, mask)``: frame prediction — in every network input at time ``t`` the frames where ``mask`` is 1 are
+  their point ``(1 − t)·z + t·ε`` on the straight path from their initial noise ``ε`` to ``z`` (the next step's level
+  after each step, as for DDPM / DDIM, and Heun's corrector input too), and the sample returns ``z`` there exactly.
 * ``generator``: the initial noise; the ODE adds none afterwards.
 """
 from __future__ import annotations
@@ -63,26 +63,27 @@ class FlowSampler(ABC):
         # float64 samples keep float64 times; lower precisions get float32 times (t·1000 in bf16 is too coarse)
         t_dtype = torch.promote_types(x.dtype, torch.float32)
         x_sc = torch.zeros_like(x) if self_condition else None
+        if observed is not None:
+            # a dense bool mask: torch.where with a broadcast (B, 1, T, 1, 1) mask is several times slower
+            z_obs, keep = observed[0].to(x), observed[1].to(device).bool().expand(x.shape).contiguous()
+            noise_obs = x  # at t_0 = 1 the observed frames' straight path starts at their noise
 
         def velocity(x_t: Tensor, t: float) -> Tensor:
             nonlocal x_sc
-            t_model = diffusion.model_time(torch.full((shape[0],), t, device=device, dtype=t_dtype))
+            t_model = torch.full((shape[0],), t, device=device, dtype=t_dtype)
+            if observed is not None:  # every network input, Heun's corrector included, sees them at time t
+                x_t = torch.where(keep, diffusion.q_sample(z_obs, t_model, noise_obs), x_t)
+            t_model = diffusion.model_time(t_model)
             out = model_fn(x_t, t_model, **({"x_sc": x_sc} if self_condition else {}))
             if self_condition:
                 x_sc = diffusion.x0_from_output(out, x_t, t_model)
             return out.to(x_t.dtype)
 
-        if observed is not None:
-            # a dense bool mask: torch.where with a broadcast (B, 1, T, 1, 1) mask is several times slower
-            z_obs, keep = observed[0].to(x), observed[1].to(device).bool().expand(x.shape).contiguous()
-            noise_obs = x  # at t_0 = 1 the observed frames' straight path starts at their noise
         show = self.progress if progress is None else progress
         for i in tqdm(range(self.num_steps), desc=type(self).__name__, disable=not show):
             x = self.step(velocity, x, times[i], times[i + 1])
-            if observed is not None:
-                last = i == self.num_steps - 1
-                t_next = torch.full((shape[0],), times[i + 1], device=device, dtype=t_dtype)
-                x = torch.where(keep, z_obs if last else diffusion.q_sample(z_obs, t_next, noise_obs), x)
+        if observed is not None:
+            x = torch.where(keep, z_obs, x)
         return x
 
 
