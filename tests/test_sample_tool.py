@@ -116,3 +116,21 @@ def test_sample_tool_upscales_the_written_videos(checkpoint, tmp_path):
     assert (video[:, ::2, ::2] == video[:, 1::2, 1::2]).all()  # nearest neighbour: 2×2 blocks of one pixel
     with pytest.raises(ValueError, match="--upscale must be >= 1"):
         load_tool("sample").main([str(cfg_path), "--checkpoint", str(tmp_path), "--upscale", "0", "--no-progress"])
+
+
+def test_sample_tool_takes_any_registered_sampler_with_only_its_own_options(checkpoint, tmp_path):
+    cfg_path, _, _, _ = checkpoint
+    tool = load_tool("sample")
+    assert tool.parse_args(["c.py", "--checkpoint", "x", "--sampler", "Heun", "--shift", "3"]).shift == 3.0
+    with pytest.raises(SystemExit):
+        tool.parse_args(["c.py", "--checkpoint", "x", "--sampler", "NoSuchSampler"])
+    assert tool.sampler_config("Heun", 10, shift=2.0) == dict(type="Heun", num_steps=10, shift=2.0)
+    assert tool.sampler_config("DDIM", 5, eta=0.5) == dict(type="DDIM", num_steps=5, eta=0.5)
+    with pytest.raises(ValueError, match="--shift does not apply to the DDIM sampler"):
+        tool.sampler_config("DDIM", 5, shift=2.0)
+    with pytest.raises(ValueError, match="--eta does not apply to the Euler sampler"):
+        tool.sampler_config("Euler", 5, eta=1.0)
+    # a flow sampler on this GaussianDiffusion model: one error naming both
+    with pytest.raises(ValueError, match="Euler.*GaussianDiffusion"):
+        tool.main([str(cfg_path), "--checkpoint", str(tmp_path), "--num", "1", "--steps", "2", "--class", "0",
+                   "--sampler", "Euler", "--out", str(tmp_path / "o"), "--no-progress"])

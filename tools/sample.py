@@ -1,20 +1,23 @@
 """Sample videos from a trained latent diffusion model and write them as mp4 and gif.
 
 Loads ``CONFIG`` (mmengine, ``_base_`` inheritance, ``--cfg-options``), builds ``cfg.model``, loads a trainer
-checkpoint ``{model, ema, optimizer, scheduler, step, rng, config}`` (EMA weights by default), samples with DDIM
-(W.A.L.T: 50 steps, η = 0) or DDPM, optionally extends the videos autoregressively (frame-prediction models),
+checkpoint ``{model, ema, optimizer, scheduler, step, rng, config}`` (EMA weights by default), samples with any
+registered sampler (the diffusion's own by default: DDIM, W.A.L.T's 50 steps with η = 0, for a ``GaussianDiffusion``;
+Euler for a ``RectifiedFlow``), optionally extends the videos autoregressively (frame-prediction models),
 decodes through the config's autoencoder and writes ``sample_XXX.mp4`` / ``.gif`` (and ``grid.mp4`` / ``grid.gif``
 with ``--grid``) to ``--out``.
 """
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from registry import SAMPLERS, registered_names
 from walt.data.video_io import make_grid, write_gif, write_video
 from walt.engine.errors import WaltError
 from walt.engine.loading import load_model
@@ -24,6 +27,8 @@ EXAMPLE = """example:
   python tools/sample.py configs/demo/walt_demo.py --checkpoint work_dirs/walt_demo/latest \\
       --num 4 --steps 50 --class 0 1 2 3 --grid --out samples/ --seed 0
   python tools/sample.py configs/walt_t2v_base.py --checkpoint ckpt.pth --prompt "a red fox in snow" --cfg-scale 5
+  python tools/sample.py configs/demo/walt_demo_rflow.py --checkpoint work_dirs/walt_demo_rflow/latest \\
+      --sampler Heun --steps 10 --shift 2 --class 0 1 2 3
 """
 
 
@@ -34,9 +39,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint file, a work dir or its 'latest' file (the newest checkpoint)")
     p.add_argument("--num", type=int, default=4, help="number of videos")
-    p.add_argument("--steps", type=int, default=50, help="sampling steps (respaced from the 1000 training steps)")
-    p.add_argument("--sampler", choices=("DDIM", "DDPM"), default="DDIM")
-    p.add_argument("--eta", type=float, default=0.0, help="DDIM η (0: deterministic)")
+    p.add_argument("--steps", type=int, default=50,
+                   help="sampling steps (DDIM / DDPM: respaced from the 1000 training steps; Euler / Heun: ODE steps)")
+    p.add_argument("--sampler", choices=registered_names(SAMPLERS), default=None,
+                   help="DDIM / DDPM sample a GaussianDiffusion, Euler / Heun a RectifiedFlow (default: the "
+                        "diffusion's own, DDIM or Euler)")
+    p.add_argument("--eta", type=float, default=None, help="DDIM η (default 0: deterministic)")
+    p.add_argument("--shift", type=float, default=None,
+                   help="Euler / Heun: shift α of the time grid (SD3 Eq. 23; default: the diffusion's training shift)")
     p.add_argument("--cfg-scale", type=float, default=1.0, help="classifier-free guidance scale (1: off)")
     cond = p.add_mutually_exclusive_group()
     cond.add_argument("--class", dest="classes", type=int, nargs="+", help="class label(s): one, or one per video")
@@ -66,6 +76,18 @@ def _per_video(values: list | None, num: int, what: str) -> list | None:
     raise ValueError(f"--{what}: give one value or {num} (one per video), got {len(values)}")
 
 
+def sampler_config(name: str, steps: int, eta: float | None = None, shift: float | None = None) -> dict:
+    """The ``SAMPLERS`` config of ``name``; ``--eta`` / ``--shift`` only for a sampler that takes them."""
+    params = inspect.signature(SAMPLERS.get(name)).parameters
+    cfg = dict(type=name, num_steps=steps)
+    for key, value in (("eta", eta), ("shift", shift)):
+        if value is not None:
+            if key not in params:
+                raise ValueError(f"--{key} does not apply to the {name} sampler")
+            cfg[key] = value
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.upscale < 1:
@@ -75,7 +97,8 @@ def main(argv: list[str] | None = None) -> dict:
     classes = _per_video(args.classes, args.num, "class")
     prompts = _per_video(args.prompts, args.num, "prompt")
     generator = torch.Generator(args.device).manual_seed(args.seed)
-    sampler = dict(type=args.sampler, num_steps=args.steps) | (dict(eta=args.eta) if args.sampler == "DDIM" else {})
+    name = args.sampler or type(model.diffusion.default_sampler(args.steps)).__name__
+    sampler = sampler_config(name, args.steps, args.eta, args.shift)
     kwargs = dict(y=torch.tensor(classes, device=args.device) if classes else None, prompts=prompts,
                   steps=args.steps, cfg_scale=args.cfg_scale, sampler=sampler, generator=generator,
                   progress=not args.no_progress)
@@ -97,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
         grid = make_grid(videos.cpu())
         files += [write_video(out / "grid.mp4", grid, args.fps), write_gif(out / "grid.gif", grid, args.fps)]
     _, _, t, h, w = videos.shape
-    print(f"sampled {args.num} videos of {t}x{h}x{w} with {args.sampler}-{args.steps} cfg {args.cfg_scale} "
+    print(f"sampled {args.num} videos of {t}x{h}x{w} with {name}-{args.steps} cfg {args.cfg_scale} "
           f"({info['weights']} weights, step {info['step']}) in {time.time() - start:.1f}s -> {out}/ "
           f"({len(files)} files)")
     return dict(files=[str(f) for f in files], shape=tuple(videos.shape), **info)

@@ -206,3 +206,35 @@ class GaussianDiffusion:
             vlb = self.vlb_terms(x0, x_t, t, frozen["mean"], frozen["log_variance"])
             losses.update(vlb=vlb, loss=mse + self.vlb_weight * vlb)
         return losses
+
+    # ----------------------------------------------------------------------------------------------------------
+    # The diffusion protocol shared with RectifiedFlow (what LatentDiffusion, the samplers and SR augmentation call)
+    # ----------------------------------------------------------------------------------------------------------
+    def sample_t(self, batch: int, device: torch.device | str = "cpu",
+                 generator: torch.Generator | None = None) -> Tensor:
+        """Training timesteps ``(B,)``, uniform over ``{0, …, T − 1}``, drawn on the generator's device."""
+        return torch.randint(self.num_timesteps, (batch,), generator=generator,
+                             device=generator.device if generator is not None else device).to(device)
+
+    def model_time(self, t: Tensor) -> Tensor:
+        """The original timesteps the backbone is called with at indices ``t`` (the identity unless respaced)."""
+        return self.timestep_map.to(t.device)[t]
+
+    def _index(self, t_model: Tensor) -> Tensor:
+        """Indices of the original timesteps ``t_model`` (the inverse of :meth:`model_time`)."""
+        return torch.searchsorted(self.timestep_map.to(t_model.device), t_model.long())
+
+    def x0_from_output(self, model_output: Tensor, x_t: Tensor, t_model: Tensor) -> Tensor:
+        """``x̂_0`` implied by a model output at the original timesteps ``t_model`` (self-conditioning)."""
+        pred, _ = self.split_output(model_output, x_t)
+        return self.predict_x0_eps(pred.to(x_t.dtype), x_t, self._index(t_model))[0]
+
+    def augment(self, z: Tensor, level: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A draw of ``q(z_level | z)`` at the original timesteps ``level`` ``(B,)`` (SR noise augmentation)."""
+        from walt.diffusion.samplers import gaussian_noise  # not at the top: samplers imports this module
+        noise = gaussian_noise(z.shape, generator, z.device).to(z.dtype)
+        return self.q_sample(z, self._index(torch.as_tensor(level, device=z.device).expand(z.shape[0])), noise)
+
+    def default_sampler(self, num_steps: int):
+        """DDIM, η = 0 (W.A.L.T App. A samples with 50 DDIM steps)."""
+        return SAMPLERS.build(dict(type="DDIM", num_steps=num_steps))

@@ -46,6 +46,9 @@ class Sampler(ABC):
                noise: Tensor | None = None, self_condition: bool = False,
                observed: tuple[Tensor, Tensor] | None = None, progress: bool | None = None) -> Tensor:
         """Draw samples of ``shape`` starting from ``noise`` (or Gaussian noise from ``generator``)."""
+        if not isinstance(diffusion, GaussianDiffusion):
+            raise ValueError(f"sampler {type(self).__name__} samples a GaussianDiffusion, got a "
+                             f"{type(diffusion).__name__} diffusion (sample a RectifiedFlow with Euler or Heun)")
         spaced = diffusion.respace(space_timesteps(diffusion.num_timesteps, self.num_steps, self.spacing))
         timesteps = [torch.full((shape[0],), int(ts), device=device, dtype=torch.long) for ts in spaced.timestep_map]
         x = gaussian_noise(shape, generator, device) if noise is None else noise.to(device)
