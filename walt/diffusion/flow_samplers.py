@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from registry import SAMPLERS
 from walt.diffusion.guidance import ModelFn
 from walt.diffusion.rectified_flow import RectifiedFlow, shift_time
-from walt.diffusion.samplers import gaussian_noise
+from walt.diffusion.noise import gaussian_noise
 
 Velocity = Callable[[Tensor, float], Tensor]
 

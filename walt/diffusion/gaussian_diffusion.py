@@ -98,30 +98,6 @@ class GaussianDiffusion:
         return spaced
 
     # ----------------------------------------------------------------------------------------------------------
-    # The diffusion protocol of walt/diffusion/__init__.py (what LatentDiffusion and the samplers call)
-    # ----------------------------------------------------------------------------------------------------------
-    def sample_t(self, batch: int, device: torch.device | str, generator: torch.Generator | None = None) -> Tensor:
-        """Training timesteps ``t ~ U{0, …, T−1}`` ``(B,)``."""
-        return torch.randint(0, self.num_timesteps, (batch,), generator=generator, device=device)
-
-    def model_time(self, t: Tensor) -> Tensor:
-        """The original timestep the backbone is called with (differs from ``t`` only after :meth:`respace`)."""
-        return self.timestep_map.to(t.device)[t]
-
-    def x0_from_output(self, model_output: Tensor, x_t: Tensor, t_model: Tensor) -> Tensor:
-        """``x̂_0`` from a model output at backbone timesteps ``t_model`` (of this, not respaced, diffusion)."""
-        pred, _ = self.split_output(model_output, x_t)
-        return self.predict_x0_eps(pred.float(), x_t, t_model)[0]
-
-    def augment(self, z: Tensor, level: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """A draw of ``q(z_level | z)`` at backbone timesteps ``level`` ``(B,)`` (SR noise augmentation, §4.5)."""
-        return self.q_sample(z, level, gaussian_noise(z.shape, generator, z.device).to(z.dtype))
-
-    def default_sampler(self, num_steps: int) -> object:
-        """DDIM with ``num_steps`` steps, η = 0 (W.A.L.T App. A)."""
-        return SAMPLERS.build(dict(type="DDIM", num_steps=num_steps, eta=0.0))
-
-    # ----------------------------------------------------------------------------------------------------------
     # Forward process and posterior
     # ----------------------------------------------------------------------------------------------------------
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
@@ -231,7 +207,6 @@ class GaussianDiffusion:
 
     def augment(self, z: Tensor, level: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """A draw of ``q(z_level | z)`` at the original timesteps ``level`` ``(B,)`` (SR noise augmentation)."""
-        from walt.diffusion.samplers import gaussian_noise  # not at the top: samplers imports this module
         noise = gaussian_noise(z.shape, generator, z.device).to(z.dtype)
         return self.q_sample(z, self._index(torch.as_tensor(level, device=z.device).expand(z.shape[0])), noise)
 

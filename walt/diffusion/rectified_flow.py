@@ -43,7 +43,7 @@ from torch import Tensor
 
 from registry import DIFFUSIONS, SAMPLERS
 from walt.diffusion.losses import mean_flat
-from walt.diffusion.samplers import gaussian_noise
+from walt.diffusion.noise import gaussian_noise
 
 TIME_SAMPLINGS = ("uniform", "logit_normal")
 # SD3's 256² training resolution in latent positions (8× VAE): the base at which it trains without a shift
