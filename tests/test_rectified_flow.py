@@ -80,6 +80,10 @@ def test_resolution_shift_is_the_square_root_of_the_position_ratio():
     assert resolution_shift((1, 128, 128)) == 4.0          # SD3: 1024² against its 256² base
     assert resolution_shift((16, 32, 32)) == 4.0           # 16 latent frames at 256²
     assert resolution_shift((5, 16, 16), (1, 16, 16)) == math.sqrt(5)
+    # shift="auto": the shift of the latent size the model passes in (LatentDiffusion offers latent_size)
+    assert RectifiedFlow(shift="auto", latent_size=(16, 32, 32)).shift == 4.0
+    with pytest.raises(ValueError, match="latent_size"):
+        RectifiedFlow(shift="auto")
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -19,9 +19,8 @@ a drop-in for :class:`GaussianDiffusion` selected by ``model.diffusion.type = "R
 How the features of :class:`GaussianDiffusion` carry over:
 
 * learned Σ / ``L_vlb`` (LAVITA §3.1): do not apply. Sampling integrates an ODE (no per-step variance to learn) and
-  there is no discrete-time ELBO; ``learn_sigma`` is False, so the backbone outputs ``C`` channels. A LAVITA config
-  turns its learned sigma off by replacing the diffusion dict and, in today's config format, setting
-  ``model.backbone.learn_sigma=False`` (``configs/ablations/lavita_rflow.py``).
+  there is no discrete-time ELBO; ``learn_sigma`` is False, so the backbone the model derives outputs ``C`` channels
+  (a LAVITA config only replaces the diffusion dict, ``configs/ablations/lavita_rflow.py``).
 * loss weighting (Min-SNR) and timestep respacing: do not apply; SD3 weights the loss through the density of ``t``,
   and the samplers pick their own continuous time grid (``flow_samplers.py``).
 * self-conditioning (W.A.L.T §4.3): the first pass's ``x̂_0 = x_t − t·v`` (:meth:`x0_from_output`).
@@ -68,14 +67,19 @@ class RectifiedFlow:
     """Rectified flow with SD3's logit-normal times and resolution shift (module docstring).
 
     ``time_sampling``: ``"uniform"`` | ``"logit_normal"`` (``logit_mean``, ``logit_std``: SD3's m, s). ``shift``: α of
-    SD3 Eq. 23 applied to the training times, and the default shift of the samplers' time grid (1: no shift).
+    SD3 Eq. 23 applied to the training times, and the default shift of the samplers' time grid (1: no shift;
+    ``"auto"``: :func:`resolution_shift` of ``latent_size``, the latent ``(t, h, w)`` the model passes in).
     ``num_timesteps``: the backbone's time scale (it sees ``t·num_timesteps``).
     """
 
     learn_sigma = False
 
     def __init__(self, time_sampling: str = "logit_normal", logit_mean: float = 0.0, logit_std: float = 1.0,
-                 shift: float = 1.0, num_timesteps: int = 1000):
+                 shift: float | str = 1.0, num_timesteps: int = 1000, latent_size: Sequence[int] | None = None):
+        if shift == "auto":
+            if latent_size is None:
+                raise ValueError("RectifiedFlow: shift='auto' needs latent_size=(t, h, w) (LatentDiffusion passes it)")
+            shift = resolution_shift(latent_size)
         if time_sampling not in TIME_SAMPLINGS:
             raise ValueError(f"RectifiedFlow: unknown time_sampling {time_sampling!r}; valid: "
                              f"{', '.join(TIME_SAMPLINGS)}")

@@ -56,7 +56,8 @@ class LatentDiffusion(LatentCodec):
         autoencoder = AUTOENCODERS.build(dict(autoencoder or dict(type="IdentityAutoencoder")))
         norm = LatentNorm.from_config(latent_norm, autoencoder.latent_channels) if latent_norm else None
         super().__init__(autoencoder, norm, tuple(int(v) for v in video_size))
-        self.diffusion = DIFFUSIONS.build(dict(diffusion or dict(type="GaussianDiffusion")))
+        self.diffusion = DIFFUSIONS.build(dict(diffusion or dict(type="GaussianDiffusion")),
+                                          default_args=dict(latent_size=self.latent_size()))
         self.text_encoder = TEXT_ENCODERS.build(dict(text_encoder)) if text_encoder else None
         self.self_condition_prob, self.cond_dropout_prob = self_condition_prob, cond_dropout_prob
         self.frame_prediction_prob, self.super_resolution = frame_prediction_prob, super_resolution
