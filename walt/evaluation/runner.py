@@ -7,7 +7,6 @@ result equals the single-process result for the same seed bit for bit (the stati
 on the process that computed them)."""
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
@@ -95,14 +94,14 @@ def real_stats(metric: str, real: RealData, detector: Detector, protocol: Protoc
         return dict(cached, source="cache", file=str(path)) if info.is_main else None
     if metric == "fvd":
         selected = clips()
-        compute = lambda k: {metric: FeatureStats().add(detector.features(torch.stack(  # noqa: E731
-            [real.read_clip(i, frames) for i, frames in selected[k * batch_size:(k + 1) * batch_size]])))}
-        total = run_chunks(math.ceil(len(selected) / batch_size), compute, info, f"real {metric}")
+        groups = [selected[k:k + batch_size] for k in range(0, len(selected), batch_size)]
+        compute = lambda k: {metric: FeatureStats().add(  # noqa: E731
+            detector.features(torch.stack([real.read_clip(i, frames) for i, frames in groups[k]])))}
     else:
         items = range(len(real.dataset.samples))
-        compute = lambda k: {metric: _frames_stats(real, items[k * VIDEOS_PER_CHUNK:(k + 1) * VIDEOS_PER_CHUNK],  # noqa: E731
-                                                   detector)}
-        total = run_chunks(math.ceil(len(items) / VIDEOS_PER_CHUNK), compute, info, f"real {metric}")
+        groups = [items[k:k + VIDEOS_PER_CHUNK] for k in range(0, len(items), VIDEOS_PER_CHUNK)]
+        compute = lambda k: {metric: _frames_stats(real, groups[k], detector)}  # noqa: E731
+    total = run_chunks(len(groups), compute, info, f"real {metric}")
     if not info.is_main:
         return None
     mu, sigma = total[metric].mean_cov(protocol.cov_ddof)
