@@ -1,79 +1,158 @@
-"""tools/eval.py end to end on tiny randomly initialised feature networks saved to temporary files: the report's
-FVD / FID / IS equal the metrics of features computed here, independently, from the same frames."""
+"""tools/eval.py end to end with TorchScript stand-ins of the protocol's detector files (the real files' call
+signatures, scripted and saved with torch.jit.save): the report's FVD / FID / video IS equal the StyleGAN-V
+computation written out here from the saved samples and the real videos; a second run takes the real statistics
+from the cache without reading real data; a 2-rank gloo run equals the 1-rank run."""
+import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
-import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 
-from walt.evaluation.i3d import InceptionI3d
-from walt.evaluation.inception import InceptionV3
-from walt.evaluation.frechet import frechet_distance_from_features
-from walt.evaluation.inception_score import inception_score
+from registry import MODELS
+from tool_loader import load_tool
+from walt.data.demo_videos import write_demo_dataset
+from walt.data.video_io import read_video
+from walt.engine.config import load_config
+from walt.evaluation import real_data
+from walt.evaluation.detectors import Detector
+from walt.evaluation.samples import save_samples
+from walt.evaluation.standin_detectors import save_standins
 
 ROOT = Path(__file__).resolve().parents[1]
-WIDTH, FRAMES, I3D_SIZE, INC_SIZE = 0.0625, 8, 32, 75
+N, BATCH = 12, 4  # 12 generated and 12 real clips (the demo set: 4 classes x 3 videos of 16 frames at 16x16)
 
 
-def _write_clips(folder: Path, n: int, seed: int, scale: float) -> list[np.ndarray]:
-    """``n`` videos as folders of PNG frames (walt.data.video_io reads these like video files)."""
-    rng = np.random.default_rng(seed)
-    clips = []
-    for i in range(n):
-        (folder / f"clip{i}").mkdir(parents=True)
-        frames = (rng.random((FRAMES, 40, 40, 3)) * 255 * scale).astype(np.uint8)
-        for j, frame in enumerate(frames):
-            Image.fromarray(frame).save(folder / f"clip{i}" / f"{j:02d}.png")
-        clips.append(frames)
-    return clips
-
-
-def _signal_preserving_init(net: nn.Module) -> nn.Module:
-    """He-normal convolutions, so activations of a random deep net neither vanish nor explode."""
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    write_demo_dataset(str(root / "demo"), num_per_class=3, frames=16, size=16)
+    detectors = save_standins(str(root / "detectors"))
+    (root / "cfg.py").write_text(
+        f'_base_ = ["{ROOT}/configs/demo/walt_demo.py"]\n'
+        "model = dict(backbone=dict(depth=1, dim=32, num_heads=2, input_size=(16, 16, 16)), video_size=(16, 16, 16))\n"
+        f'data = dict(train=dict(root="{root}/demo", num_frames=16, frame_interval=1, resolution=16))\n')
     torch.manual_seed(0)
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.Conv3d)):
-            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-    return net.eval()
+    model = MODELS.build(load_config(str(root / "cfg.py")).model)
+    torch.save(dict(model=model.state_dict(), step=0), root / "ckpt.pth")
+    args = [str(root / "cfg.py"), "--checkpoint", str(root / "ckpt.pth"), "--i3d", detectors["i3d"],
+            "--c3d", detectors["c3d"], "--inception", detectors["inception"], "--num", str(N), "--num-real", str(N),
+            "--batch-size", str(BATCH), "--steps", "2"]
+    return dict(root=root, detectors=detectors, args=args)
 
 
-def _frames(clip: np.ndarray, size: int) -> torch.Tensor:
-    x = torch.tensor(clip, dtype=torch.float32).permute(0, 3, 1, 2) / 127.5 - 1
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+def run_eval(args: list[str], out: Path) -> dict:
+    assert load_tool("eval").main(args + ["--out", str(out)]) == 0
+    return json.loads(out.read_text())
 
 
-def test_eval_tool_reports_fvd_fid_is_of_the_features(tmp_path):
-    real = _write_clips(tmp_path / "real", 3, 0, 1.0)
-    fake = _write_clips(tmp_path / "fake", 3, 1, 0.5)
-    i3d = _signal_preserving_init(InceptionI3d(width=WIDTH))
-    inc = _signal_preserving_init(InceptionV3(width=WIDTH))
-    torch.save({"config": {"width": WIDTH}, "state_dict": i3d.state_dict()}, tmp_path / "i3d.pt")
-    torch.save(inc.state_dict(), tmp_path / "inception.pt")  # bare state dict: width from --feature-net-config
-    out = tmp_path / "report.json"
-    subprocess.run([sys.executable, "tools/eval.py", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"),
-                    "--i3d-weights", str(tmp_path / "i3d.pt"), "--inception-weights", str(tmp_path / "inception.pt"),
-                    "--feature-net-config", json.dumps({"width": WIDTH}), "--num-frames", str(FRAMES),
-                    "--i3d-size", str(I3D_SIZE), "--inception-size", str(INC_SIZE), "--is-splits", "2",
-                    "--device", "cpu", "--out", str(out)], cwd=ROOT, check=True, capture_output=True, text=True)
-    report = json.loads(out.read_text())
-    assert report["num_real_videos"] == report["num_fake_videos"] == 3
-    assert report["num_real_frames"] == report["num_fake_frames"] == 3 * FRAMES
-    assert report["seed"] == 0 and report["i3d_size"] == I3D_SIZE and report["i3d_config"]["width"] == WIDTH
+def frechet_reference(a: np.ndarray, b: np.ndarray) -> float:
+    """StyleGAN-V's FVD / FID: float64 statistics of float32 features, covariance over N, scipy sqrtm."""
+    stats = [(x.mean(0), np.cov(x, rowvar=False, ddof=0)) for x in (a.astype(np.float64), b.astype(np.float64))]
+    (mu1, s1), (mu2, s2) = stats
+    root, _ = scipy.linalg.sqrtm(s1 @ s2, disp=False)
+    return float(np.real(np.square(mu1 - mu2).sum() + np.trace(s1 + s2 - 2 * root)))
 
+
+def video_is_reference(probs: np.ndarray, splits: int = 10) -> float:
+    """StyleGAN-V isv2048_ucf: RandomState(42) shuffle, split i = rows [i*n//splits, (i+1)*n//splits)."""
+    probs = probs.astype(np.float64).copy()
+    np.random.RandomState(42).shuffle(probs)
+    n, scores = len(probs), []
+    for i in range(splits):
+        part = probs[i * n // splits:(i + 1) * n // splits]
+        kl = part * (np.log(part) - np.log(part.mean(axis=0, keepdims=True)))
+        scores.append(np.exp(kl.sum(axis=1).mean()))
+    return float(np.mean(scores))
+
+
+def read_saved(folder: Path) -> torch.Tensor:
+    """The saved samples (frame folders of PNGs) as uint8 (N, 3, T, H, W)."""
+    videos = [np.stack([np.array(Image.open(f)) for f in sorted(d.iterdir())]) for d in sorted(folder.iterdir())]
+    return torch.from_numpy(np.stack(videos)).permute(0, 4, 1, 2, 3)
+
+
+def test_eval_tool_equals_the_protocol_computation_written_out(env, tmp_path):
+    samples = tmp_path / "samples"
+    report = run_eval(env["args"] + ["--save-samples", str(samples), "--stats-cache", str(tmp_path / "cache")],
+                      tmp_path / "report.json")
+    i3d, c3d, inception = (torch.jit.load(env["detectors"][k]) for k in ("i3d", "c3d", "inception"))
+    fake = read_saved(samples)
+    # every demo video has exactly 16 frames: each real clip is a whole video (interval 1), at its own 16x16 size
+    paths = sorted(p for p in (env["root"] / "demo").rglob("*.mp4"))
+    real = torch.from_numpy(np.stack([read_video(p) for p in paths])).permute(0, 4, 1, 2, 3)
+    assert fake.shape == real.shape == (N, 3, 16, 16, 16) and fake.dtype == torch.uint8
     with torch.no_grad():
-        video_feats = [np.stack([i3d(_frames(c, I3D_SIZE).transpose(0, 1)[None])[0].double().numpy() for c in s])
-                       for s in (real, fake)]
-        image_out = [inc(torch.cat([_frames(c, INC_SIZE) for c in s])) for s in (real, fake)]
-    assert video_feats[0].std(axis=0).mean() > 1e-3  # the random features are not degenerate
-    assert report["fvd"] == pytest.approx(frechet_distance_from_features(*video_feats), rel=1e-5)
-    assert report["fid"] == pytest.approx(
-        frechet_distance_from_features(*(o[0].double().numpy() for o in image_out)), rel=1e-5)
-    probs = torch.softmax(image_out[1][1].double(), dim=1).numpy()
-    assert report["inception_score"] == pytest.approx(inception_score(probs, splits=2)[0], rel=1e-5)
-    assert report["fvd"] > 0 and report["fid"] > 0
+        fvd = frechet_reference(*(i3d(v, rescale=True, resize=True, return_features=True).numpy()
+                                  for v in (real, fake)))
+        frames = [v.transpose(1, 2).reshape(-1, 3, 16, 16) for v in (real, fake)]
+        fid = frechet_reference(*(inception(f, return_features=True).numpy() for f in frames))
+        isv = video_is_reference(c3d(fake).numpy())
+    metrics = report["metrics"]
+    assert metrics["fvd"]["value"] == pytest.approx(fvd, rel=1e-6) and fvd > 0
+    assert metrics["fid"]["value"] == pytest.approx(fid, rel=1e-6) and fid > 0
+    assert metrics["isv"]["value"] == pytest.approx(isv, rel=1e-6)
+    for name, kind in (("fvd", "i3d"), ("fid", "inception"), ("isv", "c3d")):
+        entry = metrics[name]
+        digest = hashlib.sha256(Path(env["detectors"][kind]).read_bytes()).hexdigest()
+        assert entry["detector"] == dict(kind=kind, file=env["detectors"][kind], sha256=digest, format="torchscript")
+        assert entry["protocol"] == "stylegan-v" and entry["seed"] == 0
+    assert (metrics["fvd"]["num_fake"], metrics["fvd"]["num_real"]) == (N, N)
+    assert (metrics["fid"]["num_fake"], metrics["fid"]["num_real"]) == (N * 16, N * 16)
+    assert metrics["isv"]["num_fake"] == N and metrics["isv"]["shuffle_seed"] == 42
+    # the saved samples are lossless: evaluating the folder gives the same numbers (real clips listed in another
+    # order by --real DIR: sums in another order, equal to rounding)
+    folder_args = ["--real", str(env["root"] / "demo")] + env["args"][3:] + ["--stats-cache", str(tmp_path / "c2")]
+    again = run_eval(["--fake", str(samples)] + folder_args, tmp_path / "folder.json")["metrics"]
+    assert again["isv"]["value"] == metrics["isv"]["value"]
+    assert [again[k]["value"] for k in ("fvd", "fid")] == pytest.approx([metrics[k]["value"] for k in ("fvd", "fid")],
+                                                                        rel=1e-12)
+    # the real clips as "samples": FVD and FID vanish, the video IS is the reference's on real clips
+    save_samples(str(tmp_path / "real_as_fake"), 0, real)
+    real_report = run_eval(["--fake", str(tmp_path / "real_as_fake")] + folder_args, tmp_path / "real.json")
+    with torch.no_grad():
+        real_isv = video_is_reference(c3d(real).numpy())
+    assert real_report["metrics"]["isv"]["value"] == pytest.approx(real_isv, rel=1e-6)
+    assert [real_report["metrics"][k]["value"] for k in ("fvd", "fid")] == pytest.approx([0, 0], abs=1e-6)
+
+
+def test_second_run_takes_real_statistics_from_the_cache(env, tmp_path, monkeypatch):
+    args = env["args"] + ["--stats-cache", str(tmp_path / "cache")]
+    first = run_eval(args, tmp_path / "first.json")["metrics"]
+    assert first["fvd"]["real_stats"] == first["fid"]["real_stats"] == "computed"
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+
+    def no_real_data(*_, **__):
+        raise AssertionError("real data read on a cached run")
+
+    monkeypatch.setattr(real_data.RealData, "read_clip", no_real_data)
+    monkeypatch.setattr(real_data.RealData, "video_frames", no_real_data)
+    calls = []
+    for method in ("features", "probabilities"):
+        original = getattr(Detector, method)
+        monkeypatch.setattr(Detector, method, lambda self, x, _f=original: calls.append(len(x)) or _f(self, x))
+    second = run_eval(args, tmp_path / "second.json")["metrics"]
+    assert second["fvd"]["real_stats"] == second["fid"]["real_stats"] == "cache"
+    assert {k: v["value"] for k, v in second.items()} == {k: v["value"] for k, v in first.items()}
+    # detector calls: 3 chunks of 4 generated clips x (I3D, C3D, Inception on 4 x 16 frames), none on real data
+    assert sorted(calls) == sorted([BATCH, BATCH, BATCH * 16] * (N // BATCH))
+
+
+def test_two_rank_gloo_run_equals_one_rank(env, tmp_path):
+    env_vars = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}")
+    args = [a if a != "--num" else "--num-samples" for a in env["args"]] + ["--no-stats-cache"]
+    subprocess.run([sys.executable, "tools/eval.py", *args, "--out", str(tmp_path / "one.json")], cwd=ROOT,
+                   env=env_vars, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                    str(29500 + os.getpid() % 1000), "tools/eval.py", *args, "--out", str(tmp_path / "two.json")],
+                   cwd=ROOT, env=env_vars, check=True, capture_output=True)
+    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    assert {k: v["value"] for k, v in two["metrics"].items()} == {k: v["value"] for k, v in one["metrics"].items()}
+    assert two["metrics"]["fvd"]["num_real"] == N and two["metrics"]["fid"]["num_fake"] == N * 16

@@ -1,4 +1,5 @@
-"""Fréchet distance and Inception Score against closed forms and a scipy reference; feature-net key names."""
+"""Fréchet distance and Inception Score against closed forms and a scipy reference; running feature statistics
+against numpy; feature-net key names."""
 import numpy as np
 import pytest
 import scipy.linalg
@@ -6,6 +7,7 @@ import torch
 
 from walt.evaluation.i3d import InceptionI3d
 from walt.evaluation.inception import InceptionV3
+from walt.evaluation.feature_stats import FeatureStats
 from walt.evaluation.frechet import frechet_distance, frechet_distance_from_features, gaussian_stats
 from walt.evaluation.inception_score import inception_score
 
@@ -35,6 +37,31 @@ def test_inception_score_of_uniform_prediction_is_one_and_of_confident_distinct_
     assert inception_score(np.full((20, 7), 1 / 7), splits=2)[0] == pytest.approx(1.0)
     onehot = np.eye(5)[np.arange(50) % 5]  # every split sees all 5 classes equally, each with certainty
     assert inception_score(onehot, splits=10)[0] == pytest.approx(5.0)
+
+
+def test_inception_score_splits_at_i_n_over_splits_after_the_seeded_shuffle():
+    probs = np.random.default_rng(3).dirichlet(np.full(4, 0.3), size=23)
+    shuffled = probs.copy()
+    np.random.RandomState(42).shuffle(shuffled)
+    bounds = [0, 7, 15, 23]  # i * 23 // 3: sizes 7, 8, 8 (np.array_split would give 8, 8, 7)
+    scores = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        part = shuffled[lo:hi]
+        scores.append(np.exp(np.mean(np.sum(part * np.log(part / part.mean(axis=0)), axis=1))))
+    assert inception_score(probs, splits=3, shuffle_seed=42) == pytest.approx((np.mean(scores), np.std(scores)))
+    assert inception_score(probs, splits=3)[0] != pytest.approx(np.mean(scores))  # order matters
+
+
+def test_feature_stats_merged_in_chunks_equal_numpy_mean_and_covariance():
+    x = np.random.default_rng(2).normal(size=(30, 5)).astype(np.float32)
+    stats = FeatureStats(keep_rows=True)
+    for chunk in (x[:7], x[7:8], x[8:]):
+        stats.merge(FeatureStats(keep_rows=True).add(chunk))
+    for ddof in (0, 1):
+        mean, cov = stats.mean_cov(ddof)
+        np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(cov, np.cov(x.astype(np.float64), rowvar=False, ddof=ddof), rtol=1e-10)
+    assert stats.count == 30 and np.array_equal(stats.all_rows(), x)
 
 
 def test_feature_nets_have_checkpoint_key_names_and_real_sizes():

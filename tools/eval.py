@@ -1,164 +1,175 @@
 #!/usr/bin/env python
-"""FVD (I3D features), FID and Inception Score (InceptionV3) of generated vs real videos/images.
-
-Folders hold videos (mp4/gif/avi/..., or sub-folders of frames) and/or images (png/jpg). FVD uses the first
-``--num-frames`` frames of each video resized to ``--i3d-size``²; FID uses every frame (and every image) resized to
-``--inception-size``²; IS uses the generated frames. Feature networks load ONLY from local files: a state dict,
-or ``{"config": {...}, "state_dict": {...}}`` whose config (e.g. ``{"width": 0.125}``) builds a tiny network;
-``--feature-net-config`` JSON overrides it. See docs/evaluation.md for the protocols and weight conversion.
+"""FVD, FID and Inception Scores of a model (sampled on the fly, nothing written unless --save-samples) or of a
+folder of samples, with the detector files of the StyleGAN-V / ADM protocols (TorchScript, loaded as they are) or
+walt's own I3D / InceptionV3 state dicts. Real-data statistics are cached per (dataset, protocol, detector sha256).
+Works the same under torchrun (each rank samples its share; rank 0 gathers and reports). docs/evaluation.md has the
+protocols and the command of every paper number.
 
 examples:
-  python tools/eval.py --real data/ucf101_clips --fake work_dirs/walt_ucf/samples \\
-      --i3d-weights weights/i3d_kinetics400.pt --inception-weights weights/pt_inception-2015-12-05.pt \\
-      --max-samples 2048 --out fvd_report.json
+  python tools/eval.py configs/lavita_ucf.py --checkpoint work_dirs/lavita_ucf --protocol stylegan-v \\
+      --i3d i3d_torchscript.pt --c3d c3d_ucf101.pt --inception inception-2015-12-05.pt --out eval.json
+  torchrun --nproc_per_node 8 tools/eval.py configs/walt_imagenet.py --checkpoint work_dirs/walt_imagenet \\
+      --protocol adm --inception inception-2015-12-05.pt
+  python tools/eval.py --fake samples/ --real data/ffs_frames --protocol stylegan-v --i3d i3d_torchscript.pt
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import os
 import sys
 import time
-from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-from walt.data.video_io import is_image_file, is_video_file, open_video, read_frames, read_image
-from walt.evaluation.i3d import InceptionI3d
-from walt.evaluation.inception import InceptionV3
-from walt.evaluation.frechet import frechet_distance_from_features
-from walt.evaluation.inception_score import inception_score
+from walt.data.video_io import VideoReadError
+from walt.engine.config import load_config
+from walt.engine.distributed import cleanup, init_distributed
+from walt.engine.errors import WaltError
+from walt.engine.loading import load_model
+from walt.evaluation.detectors import KINDS, DetectorFileError, load_detector
+from walt.evaluation.protocols import METRICS, PROTOCOLS, get_protocol
+from walt.evaluation.real_data import real_data_from_config, real_data_from_folder
+from walt.evaluation.runner import evaluate
+from walt.evaluation.samples import FolderSamples, ModelSamples, read_prompts, read_sample
+from walt.evaluation.stats_cache import DEFAULT_DIR
 
-
-def list_media(folder: str, max_samples: int | None) -> tuple[list[str], list[str]]:
-    """``(videos, images)`` in ``folder`` (sorted; frame sub-folders count as videos), each capped at max_samples."""
-    if not os.path.isdir(folder):
-        raise SystemExit(f"eval: {folder!r} is not a folder")
-    entries = sorted(os.listdir(folder))
-    videos = [os.path.join(folder, e) for e in entries
-              if is_video_file(e) or os.path.isdir(os.path.join(folder, e))]
-    images = [os.path.join(folder, e) for e in entries if is_image_file(e)]
-    return videos[:max_samples], images[:max_samples]
+ERRORS = (WaltError, DetectorFileError, VideoReadError, ValueError, KeyError, FileNotFoundError)
 
 
-def load_net(kind: str, path: str, override: dict[str, Any]) -> torch.nn.Module:
-    """Build ``InceptionI3d`` / ``InceptionV3`` from a local weights file (no downloads)."""
-    if not os.path.isfile(path):
-        raise SystemExit(f"eval: --{kind}-weights file {path!r} not found (convert the weights locally, "
-                         "see docs/evaluation.md)")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    config, state = (blob.get("config", {}), blob["state_dict"]) if "state_dict" in blob else ({}, blob)
-    config = {**config, **override}
-    net = InceptionI3d(**config) if kind == "i3d" else InceptionV3(**config)
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise SystemExit(f"eval: {path} does not match {type(net).__name__}({config}): missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}")
-    return net.eval()
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", nargs="?", help="model config (with --checkpoint; its data.<split> gives the real data)")
+    p.add_argument("--checkpoint", help="checkpoint file or work dir to sample from (EMA weights)")
+    p.add_argument("--fake", metavar="DIR", help="evaluate saved samples instead (videos, frame folders, images)")
+    p.add_argument("--real", metavar="DIR", help="real videos / frame folders (default: the config's dataset)")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="stylegan-v")
+    for kind in KINDS:
+        p.add_argument(f"--{kind}", metavar="FILE", help=f"{kind} detector: TorchScript file or walt state dict")
+    p.add_argument("--expect-sha256", nargs="+", default=[], metavar="KIND=HEX",
+                   help="refuse a detector file whose sha256 differs (e.g. i3d=9a1b...)")
+    p.add_argument("--num", "--num-samples", dest="num", type=int,
+                   help="generated samples (default: the protocol's, 2048 / 50000); under torchrun write "
+                        "--num-samples (torchrun reads --num as its own --numa-binding)")
+    p.add_argument("--num-real", type=int, help="real clips of FVD (default: the protocol's 2048)")
+    p.add_argument("--batch-size", type=int, default=16, help="samples per chunk (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="sampling noise, real-clip choice (default 0)")
+    p.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50, both papers)")
+    p.add_argument("--cfg-scale", type=float, default=1.0, help="classifier-free guidance scale (default 1)")
+    p.add_argument("--prompts", metavar="FILE", help="text-to-video prompts, one a line; sample i gets prompt i mod n")
+    p.add_argument("--cond-frames", type=int, default=0, metavar="K",
+                   help="frame prediction: condition sample i on the first K frames of real clip i")
+    p.add_argument("--no-ema", action="store_true", help="sample with the raw weights instead of the EMA")
+    p.add_argument("--data-split", default="train", help="data.<split> of CONFIG holding the real data")
+    p.add_argument("--frame-interval", type=int, help="real-clip frame interval (default: the dataset's, else 1)")
+    p.add_argument("--resolution", type=int, nargs="+", metavar="H [W]",
+                   help="resolution of --real DIR without a config (default: the generated samples')")
+    p.add_argument("--save-samples", metavar="DIR", help="also write the samples losslessly (PNG) to DIR")
+    p.add_argument("--stats-cache", default=DEFAULT_DIR, metavar="DIR", help=f"real statistics (default {DEFAULT_DIR})")
+    p.add_argument("--no-stats-cache", action="store_true", help="recompute real statistics, write no cache")
+    p.add_argument("--device", help="default: this rank's GPU, else cpu")
+    p.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE")
+    p.add_argument("--out", help="write the JSON report here (default: print it)")
+    return p.parse_args(argv)
 
 
-def _to_input(frames: np.ndarray, size: int) -> torch.Tensor:
-    """``(T, H, W, 3)`` uint8 → ``(T, 3, size, size)`` float in ``[-1, 1]`` (bilinear resize)."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+def build_protocol(args: argparse.Namespace):
+    protocol = get_protocol(args.protocol)
+    changes = {k: v for k, v in dict(num_samples=args.num, num_real_clips=args.num_real).items() if v is not None}
+    return dataclasses.replace(protocol, **changes), changes
 
 
-def _all_frames(path: str) -> np.ndarray:
-    video = open_video(path)
-    return read_frames(video, list(range(len(video))))
+def load_detectors(args: argparse.Namespace, protocol, device) -> dict:
+    expected = dict(item.split("=", 1) for item in args.expect_sha256)
+    detectors = {}
+    for kind in KINDS:
+        path = getattr(args, kind)
+        if path is None:
+            continue
+        if kind not in protocol.detector_kinds():
+            raise ValueError(f"--{kind}: protocol {protocol.name} has no metric measured with a {kind} detector")
+        detectors[kind] = load_detector(path, kind, device)
+        if kind in expected and detectors[kind].sha256 != expected[kind].lower():
+            raise ValueError(f"--{kind} {path}: sha256 {detectors[kind].sha256} differs from the expected "
+                             f"{expected[kind]}")
+    if not detectors:
+        raise ValueError(f"no detector given: pass --i3d / --c3d / --inception for protocol {protocol.name} "
+                         f"(metrics {', '.join(protocol.metrics)})")
+    return detectors
 
 
-@torch.no_grad()
-def i3d_features(net: torch.nn.Module, videos: list[str], num_frames: int, size: int, batch: int) -> np.ndarray:
-    """I3D features ``(N, D)`` of the first ``num_frames`` frames of each video."""
-    device = next(net.parameters()).device
-    feats, clips = [], []
-    for i, path in enumerate(videos):
-        video = open_video(path)
-        if len(video) < num_frames:
-            raise SystemExit(f"eval: {path} has {len(video)} frames, FVD needs {num_frames}")
-        clips.append(_to_input(read_frames(video, list(range(num_frames))), size).transpose(0, 1))
-        if len(clips) == batch or i == len(videos) - 1:
-            feats.append(net(torch.stack(clips).to(device)).double().cpu().numpy())
-            clips = []
-    return np.concatenate(feats)
-
-
-@torch.no_grad()
-def inception_outputs(net: torch.nn.Module, videos: list[str], images: list[str], size: int,
-                      batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pool features ``(N, D)`` and softmax probabilities ``(N, K)`` of every frame and image, one source at a time
-    (memory stays at one video)."""
-    device = next(net.parameters()).device
-    feats, probs = [np.zeros((0, net.feature_dim))], [np.zeros((0, net.num_classes))]
-    sources = [lambda v=v: _all_frames(v) for v in videos] + [lambda p=p: read_image(p) for p in images]
-    for read in sources:
-        for chunk in _to_input(read(), size).split(batch):
-            f, logits = net(chunk.to(device))
-            feats.append(f.double().cpu().numpy())
-            probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
-    return np.concatenate(feats), np.concatenate(probs)
+def run(args: argparse.Namespace, info) -> dict | None:
+    device = torch.device(args.device) if args.device else info.device
+    protocol, overrides = build_protocol(args)
+    detectors = load_detectors(args, protocol, device)
+    cfg = load_config(args.config, args.cfg_options) if args.config else None
+    source: dict = {}
+    if args.fake:
+        fake = FolderSamples(args.fake, protocol.num_samples, args.batch_size)
+    elif cfg is not None and args.checkpoint:
+        model, info_ckpt = load_model(args.config, args.checkpoint, not args.no_ema, args.cfg_options, device)
+        source = dict(config=args.config, checkpoint=info_ckpt["path"], step=info_ckpt["step"],
+                      weights=info_ckpt["weights"])
+        prompts = read_prompts(args.prompts) if args.prompts else None
+        fake = ModelSamples(model, protocol.num_samples, args.batch_size, args.seed, args.steps, args.cfg_scale,
+                            prompts, condition=None, save_dir=args.save_samples)
+    else:
+        raise ValueError("give CONFIG --checkpoint CKPT (sample from a model) or --fake DIR (saved samples)")
+    needs_real = any(METRICS[m][0] in detectors for m in protocol.metrics if m in ("fvd", "fid"))
+    real = None
+    if args.real:
+        size = args.resolution or (list(read_sample(fake.entries[0]).shape[2:]) if args.fake else
+                                   list(model.video_size[1:]))
+        real = real_data_from_folder(args.real, tuple(size * 2 if len(size) == 1 else size), args.frame_interval or 1)
+    elif cfg is not None:
+        real = real_data_from_config(cfg, args.data_split, args.frame_interval)
+    if real is None and (needs_real or args.cond_frames):
+        raise ValueError("FVD / FID / --cond-frames need real data: give --real DIR or a CONFIG whose "
+                         "data.<split> holds it")
+    clips = functools.cache(lambda: real.select_clips(protocol.num_real_clips or protocol.num_samples,
+                                                      protocol.num_frames or 16, args.seed))
+    if args.cond_frames:
+        if args.fake:
+            raise ValueError("--cond-frames needs a model to sample from (CONFIG --checkpoint)")
+        fake.condition = lambda index: torch.stack(
+            [real.read_clip(*clips()[i % len(clips())])[:, :args.cond_frames] for i in index]).float() / 127.5 - 1
+    metrics = evaluate(protocol, detectors, fake, real, seed=args.seed, batch_size=args.batch_size,
+                       cache_dir=None if args.no_stats_cache else args.stats_cache, info=info, clips=clips)
+    if metrics is None:
+        return None
+    return dict(protocol=protocol.name, protocol_source=protocol.source, overrides=overrides, seed=args.seed,
+                world_size=info.world_size, generated=dict(source, **fake.describe(), cond_frames=args.cond_frames),
+                real=real.identity if real is not None else None, metrics=metrics)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--real", required=True, help="folder of real videos/images")
-    parser.add_argument("--fake", required=True, help="folder of generated videos/images")
-    parser.add_argument("--i3d-weights", default=None, help="local I3D weights (.pt); FVD is skipped without it")
-    parser.add_argument("--inception-weights", default=None, help="local InceptionV3 weights (.pt) for FID and IS")
-    parser.add_argument("--feature-net-config", default="{}", metavar="JSON",
-                        help='overrides for both nets, e.g. {"width": 0.125}')
-    parser.add_argument("--max-samples", type=int, default=None, help="use at most N videos/images per folder")
-    parser.add_argument("--num-frames", type=int, default=16, help="frames per clip for FVD (16)")
-    parser.add_argument("--i3d-size", type=int, default=224, help="I3D input resolution (224)")
-    parser.add_argument("--inception-size", type=int, default=299, help="InceptionV3 input resolution (299)")
-    parser.add_argument("--is-splits", type=int, default=10, help="Inception Score splits (10)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="device of the feature networks (default: cuda when available)")
-    parser.add_argument("--seed", type=int, default=0, help="torch seed (recorded; the metrics are deterministic)")
-    parser.add_argument("--out", default=None, help="write the JSON report here (default: print it)")
-    args = parser.parse_args(argv)
-    torch.manual_seed(args.seed)
-    override = json.loads(args.feature_net_config)
+    args = parse_args(argv)
     start = time.perf_counter()
-    real_v, real_i = list_media(args.real, args.max_samples)
-    fake_v, fake_i = list_media(args.fake, args.max_samples)
-    report: dict[str, Any] = dict(real=args.real, fake=args.fake, seed=args.seed, device=args.device,
-                                  num_frames=args.num_frames,
-                                  i3d_size=args.i3d_size, inception_size=args.inception_size,
-                                  num_real_videos=len(real_v), num_fake_videos=len(fake_v),
-                                  num_real_images=len(real_i), num_fake_images=len(fake_i))
-    if args.i3d_weights and real_v and fake_v:
-        net = load_net("i3d", args.i3d_weights, override).to(args.device)
-        real = i3d_features(net, real_v, args.num_frames, args.i3d_size, args.batch_size)
-        fake = i3d_features(net, fake_v, args.num_frames, args.i3d_size, args.batch_size)
-        report.update(fvd=frechet_distance_from_features(real, fake), i3d_weights=args.i3d_weights,
-                      i3d_config=dict(width=net.width, num_classes=net.num_classes, features=net.features))
-    if args.inception_weights:
-        net = load_net("inception", args.inception_weights, override).to(args.device)
-        real_f, _ = inception_outputs(net, real_v, real_i, args.inception_size, args.batch_size)
-        fake_f, fake_p = inception_outputs(net, fake_v, fake_i, args.inception_size, args.batch_size)
-        report.update(num_real_frames=len(real_f), num_fake_frames=len(fake_f),
-                      inception_weights=args.inception_weights,
-                      inception_config=dict(width=net.width, num_classes=net.num_classes,
-                                            fid_variant=net.fid_variant))
-        if len(real_f) >= 2 and len(fake_f) >= 2:
-            report["fid"] = frechet_distance_from_features(real_f, fake_f)
-        if len(fake_p) >= args.is_splits:
-            report["inception_score"], report["inception_score_std"] = inception_score(fake_p, args.is_splits)
+    info = init_distributed()
+    try:
+        report = run(args, info)
+    except ERRORS as err:
+        prefix = f"[rank {info.rank}] " if info.distributed else ""
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"{prefix}error: {message}", file=sys.stderr)
+        return 1
+    finally:
+        cleanup(info)
+    if report is None:
+        return 0
     report["seconds"] = round(time.perf_counter() - start, 2)
     text = json.dumps(report, indent=2)
     if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             f.write(text + "\n")
     else:
         print(text)
-    found = ", ".join(f"{k} {report[k]:.3f}" for k in ("fvd", "fid", "inception_score") if k in report)
-    print(f"eval: {len(fake_v)} fake / {len(real_v)} real videos, {len(fake_i)} / {len(real_i)} images: "
-          f"{found or 'no metric computed (give --i3d-weights / --inception-weights)'}", file=sys.stderr)
+    found = ", ".join(f"{m.upper()} {e['value']:.3f}" for m, e in report["metrics"].items())
+    print(f"eval ({report['protocol']}, seed {args.seed}, {info.world_size} process(es)): {found} in "
+          f"{report['seconds']}s", file=sys.stderr)
     return 0
 
 

@@ -1,2 +1,5 @@
-"""Sample-quality evaluation: Fréchet distance (FVD on I3D features, FID on InceptionV3 features), Inception Score,
-and walt's own definitions of the feature networks (I3D, InceptionV3)."""
+"""Sample-quality evaluation (tools/eval.py, docs/evaluation.md): the protocols (``protocols``), the detector files
+and walt's own feature networks (``detectors``, ``i3d``, ``inception``, ``standin_detectors``), real clips and frames
+(``real_data``), generated samples (``samples``), running statistics and the cache of real ones
+(``feature_stats``, ``stats_cache``), the metrics (``frechet``, ``inception_score``) and the distributed run
+(``runner``)."""

@@ -1,20 +1,30 @@
-"""Inception Score (Salimans et al. 2016), reported by W.A.L.T (Tables 2–3) and LAVITA (Table 1):
-``IS = exp(E_x KL(p(y|x) ‖ p(y)))``, the mean over ``splits`` disjoint splits (10 in the papers' protocol)."""
+"""Inception Score (Salimans et al. 2016), reported by W.A.L.T (Tables 2, 3, 5) and LAVITA (Table 1):
+``IS = exp(E_x KL(p(y|x) ‖ p(y)))``, mean and std over ``splits`` disjoint splits.
+
+Splits follow the public metric code: split ``i`` holds rows ``[i·N // splits, (i+1)·N // splits)`` (stylegan2-ada /
+StyleGAN-V ``inception_score.py``; ADM's ``split_size=5000`` gives the same splits at N = 50,000). The video IS of
+StyleGAN-V (C3D on UCF-101) first shuffles the rows with ``np.random.RandomState(42)``: ``shuffle_seed=42``.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 
-def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
-    """``(mean, std)`` of the Inception Score over ``splits`` splits of class probabilities ``(N, K)``."""
-    probs = np.asarray(probs, dtype=np.float64)
+def inception_score(probs: np.ndarray, splits: int = 10, shuffle_seed: int | None = None) -> tuple[float, float]:
+    """``(mean, std)`` of the Inception Score over ``splits`` splits of class probabilities ``(N, K)``; the rows
+    are shuffled first with ``np.random.RandomState(shuffle_seed)`` when a seed is given."""
+    probs = np.array(probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[0] < splits:
         raise ValueError(f"inception score: probabilities must be (N >= splits={splits}, K), got {probs.shape}")
     if not np.allclose(probs.sum(axis=1), 1.0, atol=1e-4) or probs.min() < 0:
         raise ValueError("inception score: each row of probs must be a probability distribution (softmax output)")
-    scores = []
-    for part in np.array_split(probs, splits):
-        marginal = part.mean(axis=0, keepdims=True)
-        kl = np.sum(part * (np.log(np.clip(part, 1e-12, None)) - np.log(np.clip(marginal, 1e-12, None))), axis=1)
-        scores.append(np.exp(kl.mean()))
+    if shuffle_seed is not None:
+        np.random.RandomState(shuffle_seed).shuffle(probs)
+    n, scores = probs.shape[0], []
+    # log(0) is clipped: the reference code would return NaN for a probability that underflowed to exactly 0
+    log_probs = np.log(np.clip(probs, 1e-30, None))
+    for i in range(splits):
+        part, logs = probs[i * n // splits:(i + 1) * n // splits], log_probs[i * n // splits:(i + 1) * n // splits]
+        marginal = np.log(np.clip(part.mean(axis=0, keepdims=True), 1e-30, None))
+        scores.append(np.exp(np.mean(np.sum(part * (logs - marginal), axis=1))))
     return float(np.mean(scores)), float(np.std(scores))

@@ -1,0 +1,155 @@
+"""One evaluation: generated samples and real data through the protocol's detectors, chunk by chunk, spread over
+the processes of a ``torchrun`` launch, gathered on rank 0, turned into FVD / FID / IS with a report that names,
+for every number, the protocol, the detector file's sha256, the sample counts and the seed.
+
+Chunk ``k`` is processed by rank ``k mod world_size``; rank 0 merges the chunks' statistics in chunk order, so the
+result equals the single-process result for the same seed bit for bit (the statistics of a chunk do not depend
+on the process that computed them)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from walt.engine.distributed import DistInfo
+from walt.evaluation.detectors import Detector
+from walt.evaluation.feature_stats import FeatureStats
+from walt.evaluation.frechet import frechet_distance
+from walt.evaluation.inception_score import inception_score
+from walt.evaluation.protocols import C3D_FRAMES, METRICS, Protocol
+from walt.evaluation.real_data import RealData
+from walt.evaluation.stats_cache import cache_path, load_stats, save_stats
+
+Stats = dict[str, FeatureStats]
+VIDEOS_PER_CHUNK = 8  # real videos per chunk when every frame is measured (FID)
+
+
+def gather_to_main(obj, info: DistInfo) -> list | None:
+    """``[obj of rank 0, obj of rank 1, ...]`` on rank 0, ``None`` elsewhere."""
+    if not info.distributed:
+        return [obj]
+    out = [None] * info.world_size if info.is_main else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
+def run_chunks(num_chunks: int, compute: Callable[[int], Stats], info: DistInfo, desc: str) -> Stats | None:
+    """Merge ``compute(k)`` over chunks ``k`` (rank ``k mod world`` computes it); the total on rank 0."""
+    total: Stats = {}
+    with tqdm(total=num_chunks, desc=desc, unit="chunk", disable=not info.is_main) as bar:
+        for first in range(0, num_chunks, info.world_size):
+            k = first + info.rank
+            parts = gather_to_main(compute(k) if k < num_chunks else None, info)
+            for part in parts or []:
+                for metric, stats in (part or {}).items():
+                    total.setdefault(metric, FeatureStats(stats.keep_rows)).merge(stats)
+            bar.update(min(info.world_size, num_chunks - first))
+    return total if info.is_main else None
+
+
+def frames_of(videos: torch.Tensor) -> torch.Tensor:
+    """``(b, 3, T, H, W)`` → ``(b·T, 3, H, W)``, sample-major."""
+    b, c, t, h, w = videos.shape
+    return videos.transpose(1, 2).reshape(b * t, c, h, w)
+
+
+def first_frames(videos: torch.Tensor, n: int, what: str) -> torch.Tensor:
+    if videos.shape[2] < n:
+        raise ValueError(f"{what} needs clips of >= {n} frames, the samples have {videos.shape[2]}")
+    return videos[:, :, :n]
+
+
+def measure_generated(videos: torch.Tensor, first: int, metrics: list[str], detectors: dict[str, Detector],
+                      protocol: Protocol) -> Stats:
+    """Statistics of generated samples ``first, first+1, ...`` (uint8 ``(b, 3, T, H, W)``)."""
+    out: Stats = {}
+    if "fvd" in metrics:
+        out["fvd"] = FeatureStats().add(detectors["i3d"].features(first_frames(videos, protocol.num_frames, "FVD")))
+    if "isv" in metrics:
+        clips = first_frames(videos, C3D_FRAMES, "the C3D video IS")
+        out["isv"] = FeatureStats(keep_rows=True).add(detectors["c3d"].probabilities(clips))
+    if "fid" in metrics or "is" in metrics:
+        frames = frames_of(videos)
+        if protocol.max_fake_frames is not None:  # fid50k_full measures at most 50k generated frames
+            frames = frames[:max(0, protocol.max_fake_frames - first * videos.shape[2])]
+        if "fid" in metrics:
+            out["fid"] = FeatureStats().add(detectors["inception"].features(frames))
+        if "is" in metrics:
+            out["is"] = FeatureStats(keep_rows=True).add(detectors["inception"].probabilities(frames))
+    return out
+
+
+def real_stats(metric: str, real: RealData, detector: Detector, protocol: Protocol, clips: Callable[[], list],
+               seed: int, batch_size: int, cache_dir: str | None, info: DistInfo) -> dict | None:
+    """Real ``mu``/``sigma``/``count`` of ``metric`` from the cache or computed (and cached); on rank 0."""
+    key = dict(real.identity, protocol=protocol.name, metric=metric, sha256=detector.sha256, ddof=protocol.cov_ddof)
+    if metric == "fvd":
+        key.update(num_clips=protocol.num_real_clips, num_frames=protocol.num_frames, seed=seed)
+    path = cache_path(cache_dir, key) if cache_dir else None
+    cached = load_stats(path, key) if path is not None else None
+    if cached is not None:
+        return dict(cached, source="cache", file=str(path)) if info.is_main else None
+    if metric == "fvd":
+        selected = clips()
+        groups = [selected[k:k + batch_size] for k in range(0, len(selected), batch_size)]
+        compute = lambda k: {metric: FeatureStats().add(  # noqa: E731
+            detector.features(torch.stack([real.read_clip(i, frames) for i, frames in groups[k]])))}
+    else:
+        items = range(len(real.dataset.samples))
+        groups = [items[k:k + VIDEOS_PER_CHUNK] for k in range(0, len(items), VIDEOS_PER_CHUNK)]
+        compute = lambda k: {metric: _frames_stats(real, groups[k], detector)}  # noqa: E731
+    total = run_chunks(len(groups), compute, info, f"real {metric}")
+    if not info.is_main:
+        return None
+    mu, sigma = total[metric].mean_cov(protocol.cov_ddof)
+    result = dict(mu=mu, sigma=sigma, count=np.array(total[metric].count))
+    if path is not None:
+        save_stats(path, key, **result)
+    return dict(result, source="computed", file=str(path) if path is not None else None)
+
+
+def _frames_stats(real: RealData, items: range, detector: Detector) -> FeatureStats:
+    stats = FeatureStats()
+    for index in items:
+        for block in real.video_frames(index):
+            stats.add(detector.features(block))
+    return stats
+
+
+def metric_value(metric: str, fake: FeatureStats, real: dict | None, protocol: Protocol) -> dict:
+    if metric in ("fvd", "fid"):
+        mu, sigma = fake.mean_cov(protocol.cov_ddof)
+        return dict(value=frechet_distance(real["mu"], real["sigma"], mu, sigma))
+    seed = protocol.isv_shuffle_seed if metric == "isv" else None
+    mean, std = inception_score(fake.all_rows(), protocol.is_splits, shuffle_seed=seed)
+    return dict(value=mean, std=std, splits=protocol.is_splits, shuffle_seed=seed)
+
+
+def evaluate(protocol: Protocol, detectors: dict[str, Detector], fake, real: RealData | None, *, seed: int,
+             batch_size: int, cache_dir: str | None, info: DistInfo, clips: Callable[[], list]) -> dict | None:
+    """The metrics of ``protocol`` whose detector is given; the per-metric report on rank 0 (``None`` elsewhere).
+    ``fake`` has ``num_chunks`` and ``chunk(k)``; ``clips()`` returns the protocol's real clips."""
+    metrics = [m for m in protocol.metrics if METRICS[m][0] in detectors]
+    fake_stats = run_chunks(fake.num_chunks, lambda k: measure_generated(
+        fake.chunk(k), k * fake.batch_size, metrics, detectors, protocol), info, "generated")
+    reals = {m: real_stats(m, real, detectors[METRICS[m][0]], protocol, clips, seed, batch_size, cache_dir, info)
+             for m in metrics if m in ("fvd", "fid")}
+    if not info.is_main:
+        return None
+    report = {}
+    for metric in metrics:
+        detector = detectors[METRICS[metric][0]]
+        entry = dict(metric_value(metric, fake_stats[metric], reals.get(metric), protocol), protocol=protocol.name,
+                     seed=seed, detector=dict(kind=detector.kind, file=detector.path, sha256=detector.sha256,
+                                              format=detector.format),
+                     num_fake=fake_stats[metric].count, description=METRICS[metric][1])
+        if metric == "fvd":
+            entry["num_frames"] = protocol.num_frames
+        if metric in reals:
+            entry.update(num_real=int(reals[metric]["count"]), real_stats=reals[metric]["source"],
+                         real_stats_file=reals[metric]["file"])
+        report[metric] = entry
+    return report

@@ -1,0 +1,137 @@
+"""The generated side of an evaluation, in chunks of ``batch_size`` samples: sampled from a model (never written to
+disk unless asked), or read back from a folder of saved samples. A chunk is a uint8 tensor ``(b, 3, T, H, W)``
+(images: ``T = 1``); chunk ``k`` holds samples ``[k·b, (k+1)·b)`` and does not depend on which process makes it,
+which is what makes a ``torchrun`` evaluation equal the single-process one.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+
+from walt.data.video_io import is_image_file, is_video_file, natural_key, open_video, read_frames, read_image
+from walt.evaluation.real_data import to_uint8
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """The noise seed of chunk ``chunk``: independent streams for every (seed, chunk) pair."""
+    return int(np.random.SeedSequence([seed, chunk]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def read_prompts(path: str) -> list[str]:
+    """One prompt per non-empty line, ``#`` lines are comments (e.g. walt/evaluation/ucf101_prompts.txt)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--prompts file {path!r} does not exist")
+    with open(path, encoding="utf-8") as f:
+        prompts = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    if not prompts:
+        raise ValueError(f"--prompts file {path!r} holds no prompt")
+    return prompts
+
+
+def save_samples(folder: str, first: int, videos: Tensor) -> None:
+    """Write uint8 samples losslessly, numbered from ``first``: images as ``NNNNNN.png``, videos as frame folders
+    ``NNNNNN/TTT.png`` (what :class:`FolderSamples` and StyleGAN-V's dataset read back)."""
+    os.makedirs(folder, exist_ok=True)
+    frames = videos.permute(0, 2, 3, 4, 1).cpu().numpy()  # (b, T, H, W, 3)
+    for i, video in enumerate(frames):
+        name = os.path.join(folder, f"{first + i:06d}")
+        if len(video) == 1:
+            Image.fromarray(video[0]).save(name + ".png")
+            continue
+        os.makedirs(name, exist_ok=True)
+        for t, frame in enumerate(video):
+            Image.fromarray(frame).save(os.path.join(name, f"{t:03d}.png"))
+
+
+class ModelSamples:
+    """Samples of a trained model: class labels ``i mod num_classes`` (class-balanced) for class-conditional
+    models, prompt ``i mod len(prompts)`` for text-to-video, observed first frames from ``condition(indices)`` for
+    frame prediction; DDIM with ``steps`` steps and guidance ``cfg_scale``; chunk noise from :func:`chunk_seed`."""
+
+    def __init__(self, model: nn.Module, num: int, batch_size: int, seed: int, steps: int = 50,
+                 cfg_scale: float = 1.0, prompts: Sequence[str] | None = None,
+                 condition: Callable[[list[int]], Tensor] | None = None, save_dir: str | None = None):
+        text = getattr(model, "uses_text_tokens", False) or getattr(model, "uses_text_pooled", False)
+        if text and not prompts:
+            raise ValueError("the model is text-conditional: give --prompts FILE (one prompt per line)")
+        if prompts and not text:
+            raise ValueError("--prompts given but the model is not text-conditional")
+        self.model, self.num, self.batch_size, self.seed = model, num, batch_size, seed
+        self.steps, self.cfg_scale, self.prompts = steps, cfg_scale, list(prompts) if prompts else None
+        self.condition, self.save_dir = condition, save_dir
+        self.num_chunks = math.ceil(num / batch_size)
+
+    def indices(self, k: int) -> list[int]:
+        return list(range(k * self.batch_size, min(self.num, (k + 1) * self.batch_size)))
+
+    def chunk(self, k: int) -> Tensor:
+        index = self.indices(k)
+        kwargs: dict = {}
+        if getattr(self.model, "num_classes", None) is not None:
+            kwargs["y"] = torch.tensor([i % self.model.num_classes for i in index])
+        if self.prompts:
+            kwargs["prompts"] = [self.prompts[i % len(self.prompts)] for i in index]
+        if self.condition is not None:
+            video = self.condition(index).to(self.model.device)
+            kwargs["cond_latent"] = self.model.autoencoder.encode(video).float()
+        generator = torch.Generator().manual_seed(chunk_seed(self.seed, k))
+        x = self.model.sample(len(index), steps=self.steps, cfg_scale=self.cfg_scale, generator=generator,
+                              decode=True, **kwargs)
+        videos = to_uint8(x).cpu()
+        if self.save_dir:
+            save_samples(self.save_dir, index[0], videos)
+        return videos
+
+    def describe(self) -> dict:
+        return dict(num=self.num, steps=self.steps, cfg_scale=self.cfg_scale, batch_size=self.batch_size,
+                    labels="i mod num_classes" if getattr(self.model, "num_classes", None) is not None else None,
+                    num_prompts=len(self.prompts) if self.prompts else None, conditioned=self.condition is not None)
+
+
+def list_samples(folder: str) -> list[str]:
+    """Videos, frame folders and images directly in ``folder``, in natural order."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--fake {folder!r} is not a folder")
+    entries = sorted(os.listdir(folder), key=natural_key)
+    return [os.path.join(folder, e) for e in entries
+            if is_video_file(e) or is_image_file(e) or os.path.isdir(os.path.join(folder, e))]
+
+
+def read_sample(path: str) -> Tensor:
+    """One saved sample as uint8 ``(3, T, H, W)``."""
+    if is_image_file(path):
+        frames = read_image(path)
+    else:
+        video = open_video(path)
+        frames = read_frames(video, list(range(len(video))))
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)
+
+
+class FolderSamples:
+    """Saved samples (``--fake DIR``): the first ``num`` entries of :func:`list_samples`, read whole (the
+    protocol's clips are each video's first frames: ``load_n_consecutive_random_offset=False``)."""
+
+    def __init__(self, folder: str, num: int | None, batch_size: int):
+        entries = list_samples(folder)
+        if not entries:
+            raise ValueError(f"--fake {folder!r} holds no videos, frame folders or images")
+        self.folder, self.entries = folder, entries[:num] if num else entries
+        self.num, self.batch_size = len(self.entries), batch_size
+        self.num_chunks = math.ceil(self.num / batch_size)
+
+    def chunk(self, k: int) -> Tensor:
+        paths = self.entries[k * self.batch_size:(k + 1) * self.batch_size]
+        videos = [read_sample(p) for p in paths]
+        shapes = {tuple(v.shape) for v in videos}
+        if len(shapes) > 1:
+            raise ValueError(f"--fake {self.folder!r}: samples differ in shape {sorted(shapes)} ({paths[0]} ...)")
+        return torch.stack(videos)
+
+    def describe(self) -> dict:
+        return dict(folder=os.path.abspath(self.folder), num=self.num)
