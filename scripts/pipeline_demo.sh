@@ -13,7 +13,7 @@ out="${1:-work_dirs/pipeline_demo}"
 export WANDB_MODE="${WANDB_MODE:-disabled}" HF_HUB_OFFLINE=1
 mkdir -p "$out"
 clips=(data.train.root="$out/data" data.train.num_frames=17 data.train.hflip=0.0)
-latent=(data.train.root="$out/latents" model.latent_norm.stats="$out/latents/latent_stats.json"
+latent=(data.train.root="$out/latents" latent_norm.stats="$out/latents/latent_stats.json"
         model.autoencoder.pretrained="$out/vae")
 
 # 1. data: UCF-101 layout (<Class>/v_*.mp4 + ucfTrainTestlist/)

@@ -36,7 +36,7 @@ def env(tmp_path_factory):
     detectors = save_standins(str(root / "detectors"))
     (root / "cfg.py").write_text(
         f'_base_ = ["{ROOT}/configs/demo/walt_demo.py"]\n'
-        "model = dict(backbone=dict(depth=1, dim=32, num_heads=2, input_size=(16, 16, 16)), video_size=(16, 16, 16))\n"
+        "model = dict(backbone=dict(depth=1, dim=32, num_heads=2), video_size=(16, 16, 16))\n"
         f'data = dict(train=dict(root="{root}/demo", num_frames=16, frame_interval=1, resolution=16))\n')
     torch.manual_seed(0)
     model = MODELS.build(load_config(str(root / "cfg.py")).model)

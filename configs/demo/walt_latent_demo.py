@@ -5,14 +5,13 @@
 # from its work dir to decode samples for tools/eval.py.
 _base_ = ["./walt_demo.py"]
 model = dict(
-    backbone=dict(in_channels=4, input_size=(9, 8, 8), patch_size=2, spatial_window=(1, 4, 4),
-                  spatiotemporal_window=(9, 2, 2)),
+    backbone=dict(patch_size=2, spatial_window=(1, 4, 4), spatiotemporal_window=(9, 2, 2)),
     autoencoder=dict(_delete_=True, type="CausalVAE3D", latent_channels=4, base_channels=16,
                      channel_multipliers=(1, 2, 2), num_res_blocks=1, temporal_downsample=(False, True),
                      num_mid_blocks=1, num_groups=8, pretrained="work_dirs/causal_vae_demo"),
-    latent_norm=dict(_delete_=True, stats="data/demo_latents/latent_stats.json"),
     video_size=(17, 32, 32),
 )
+latent_norm = dict(stats="data/demo_latents/latent_stats.json")  # W.A.L.T §5.2, next to the cached latents
 data = dict(train=dict(_delete_=True, type="LatentDataset", root="data/demo_latents"), batch_size=16,
             num_workers=0)
 max_steps = 2000
