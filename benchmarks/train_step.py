@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from walt.models.backbones.latte_convert import to_latte_state_dict
+from walt.models.convert import walt_to_latte
 from walt.models.backbones.lavita import LAVITA
 
 BATCH, CHANNELS, FRAMES, SIDE = 2, 4, 16, 32
@@ -130,7 +130,7 @@ def build(impl: str) -> tuple[nn.Module, torch.optim.Optimizer]:
     if impl == "ours":
         return ours, torch.optim.AdamW(ours.parameters(), lr=1e-4, fused=True)
     ref = RefLatte(12, 384, 6, 2, CHANNELS, FRAMES, SIDE)
-    ref.load_latte(to_latte_state_dict(ours))
+    ref.load_latte(walt_to_latte(ours))
     return ref, torch.optim.AdamW(ref.parameters(), lr=1e-4, foreach=False)
 
 

@@ -137,5 +137,5 @@ def test_samplers_are_registered_with_walt_defaults_and_show_progress(capsys):
     assert "DDIM" in capsys.readouterr().err
     with pytest.raises(ValueError, match="num_steps"):
         DDIM(num_steps=0).sample(GaussianDiffusion(), _linear_model, (1, 2))
-    with pytest.raises(ValueError, match="trailing, linspace"):
-        DDIM(num_steps=3, spacing="leading").sample(GaussianDiffusion(), _linear_model, (1, 2))
+    with pytest.raises(ValueError, match="trailing, linspace, leading"):
+        DDIM(num_steps=3, spacing="uniform").sample(GaussianDiffusion(), _linear_model, (1, 2))

@@ -1,11 +1,14 @@
 """Sample videos from a trained latent diffusion model and write them as mp4 and gif.
 
 Loads ``CONFIG`` (mmengine, ``_base_`` inheritance, ``--cfg-options``), builds ``cfg.model``, loads a trainer
-checkpoint ``{model, ema, optimizer, scheduler, step, rng, config}`` (EMA weights by default), samples with any
-registered sampler (the diffusion's own by default: DDIM, W.A.L.T's 50 steps with η = 0, for a ``GaussianDiffusion``;
-Euler for a ``RectifiedFlow``), optionally extends the videos autoregressively (frame-prediction models),
-decodes through the config's autoencoder and writes ``sample_XXX.mp4`` / ``.gif`` (and ``grid.mp4`` / ``grid.gif``
-with ``--grid``) to ``--out``.
+checkpoint ``{model, ema, optimizer, scheduler, step, rng, config}`` (EMA weights by default) or public weights
+(an original Latte checkpoint, bare or ``{ema, model}``; a diffusers ``LatteTransformer3DModel`` folder or
+``.safetensors``; the layout is told from the keys and checked against the config), samples with any registered
+sampler (the config's ``sample.sampler``, else the diffusion's own: DDIM, W.A.L.T's 50 steps with η = 0, for a
+``GaussianDiffusion``; Euler for a ``RectifiedFlow``), optionally extends the videos autoregressively
+(frame-prediction models), decodes through the config's autoencoder and writes ``sample_XXX.mp4`` / ``.gif`` (and
+``grid.mp4`` / ``grid.gif`` with ``--grid``) to ``--out``. ``--steps``, ``--cfg-scale`` and ``--fps`` default to the
+config's ``sample`` section (``configs/pretrained/*`` reproduce the public Latte sampling setups there).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import torch
 
 from registry import SAMPLERS, registered_names
 from walt.data.video_io import make_grid, write_gif, write_video
+from walt.engine.config import load_config
 from walt.engine.errors import WaltError
 from walt.engine.loading import load_model
 from walt.models.generative.long_video import extend_video
@@ -29,6 +33,9 @@ EXAMPLE = """example:
   python tools/sample.py configs/walt_t2v_base.py --checkpoint ckpt.pth --prompt "a red fox in snow" --cfg-scale 5
   python tools/sample.py configs/demo/walt_demo_rflow.py --checkpoint work_dirs/walt_demo_rflow/latest \\
       --sampler Heun --steps 10 --shift 2 --class 0 1 2 3
+  python tools/sample.py configs/pretrained/latte_ffs.py --checkpoint ffs.pt
+  python tools/sample.py configs/pretrained/latte_t2v.py --checkpoint checkpoints/Latte-1/transformer \\
+      --prompt "Yellow and black tropical fish dart through the sea."
 """
 
 
@@ -37,17 +44,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="model config (.py)")
     p.add_argument("--checkpoint", required=True,
-                   help="checkpoint file, a work dir or its 'latest' file (the newest checkpoint)")
+                   help="checkpoint file, a work dir or its 'latest' file (the newest checkpoint), or public weights "
+                        "(Latte .pt, diffusers Latte folder or .safetensors)")
+    p.add_argument("--partial", action="store_true",
+                   help="public weights may hold more than the model uses (e.g. the spatial blocks of a video "
+                        "checkpoint for an image-mode config, LAVITA App. A.4); the unused keys are listed")
     p.add_argument("--num", type=int, default=4, help="number of videos")
-    p.add_argument("--steps", type=int, default=50,
-                   help="sampling steps (DDIM / DDPM: respaced from the 1000 training steps; Euler / Heun: ODE steps)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="sampling steps (DDIM / DDPM: respaced from the 1000 training steps; Euler / Heun: ODE "
+                        "steps; default: the config's sample.steps, else 50)")
     p.add_argument("--sampler", choices=registered_names(SAMPLERS), default=None,
                    help="DDIM / DDPM sample a GaussianDiffusion, Euler / Heun a RectifiedFlow (default: the "
-                        "diffusion's own, DDIM or Euler)")
+                        "config's sample.sampler, else the diffusion's own, DDIM or Euler)")
     p.add_argument("--eta", type=float, default=None, help="DDIM η (default 0: deterministic)")
     p.add_argument("--shift", type=float, default=None,
                    help="Euler / Heun: shift α of the time grid (SD3 Eq. 23; default: the diffusion's training shift)")
-    p.add_argument("--cfg-scale", type=float, default=1.0, help="classifier-free guidance scale (1: off)")
+    p.add_argument("--cfg-scale", type=float, default=None,
+                   help="classifier-free guidance scale (1: off; default: the config's sample.cfg_scale, else 1)")
     cond = p.add_mutually_exclusive_group()
     cond.add_argument("--class", dest="classes", type=int, nargs="+", help="class label(s): one, or one per video")
     cond.add_argument("--prompt", dest="prompts", nargs="+", help="text prompt(s): one, or one per video")
@@ -56,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="samples", help="output directory")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", action="store_true", help="also write all videos tiled into grid.mp4 / grid.gif")
-    p.add_argument("--fps", type=int, default=8)
+    p.add_argument("--fps", type=int, default=None, help="frames per second (default: the config's sample.fps, else 8)")
     p.add_argument("--upscale", type=int, default=1,
                    help="enlarge the written videos N× (nearest neighbour), for viewing small samples")
     p.add_argument("--use-ema", dest="use_ema", action="store_true", default=True,
@@ -76,10 +89,12 @@ def _per_video(values: list | None, num: int, what: str) -> list | None:
     raise ValueError(f"--{what}: give one value or {num} (one per video), got {len(values)}")
 
 
-def sampler_config(name: str, steps: int, eta: float | None = None, shift: float | None = None) -> dict:
-    """The ``SAMPLERS`` config of ``name``; ``--eta`` / ``--shift`` only for a sampler that takes them."""
+def sampler_config(name: str | dict, steps: int, eta: float | None = None, shift: float | None = None) -> dict:
+    """The ``SAMPLERS`` config of ``name`` (a name, or a config's ``sample.sampler`` dict); ``--eta`` / ``--shift``
+    only for a sampler that takes them."""
+    cfg = dict(name, num_steps=steps) if isinstance(name, dict) else dict(type=name, num_steps=steps)
+    name = cfg["type"]
     params = inspect.signature(SAMPLERS.get(name)).parameters
-    cfg = dict(type=name, num_steps=steps)
     for key, value in (("eta", eta), ("shift", shift)):
         if value is not None:
             if key not in params:
@@ -93,14 +108,21 @@ def main(argv: list[str] | None = None) -> dict:
     if args.upscale < 1:
         raise ValueError(f"--upscale must be >= 1, got {args.upscale}")
     start = time.time()
-    model, info = load_model(args.config, args.checkpoint, args.use_ema, args.cfg_options, args.device)
+    defaults = dict(load_config(args.config, args.cfg_options).get("sample") or {})
+    steps = args.steps or int(defaults.get("steps") or 50)
+    cfg_scale = args.cfg_scale if args.cfg_scale is not None else float(defaults.get("cfg_scale") or 1.0)
+    fps = args.fps or int(defaults.get("fps") or 8)
+    model, info = load_model(args.config, args.checkpoint, args.use_ema, args.cfg_options, args.device, args.partial)
+    for line in info["report"]:
+        print(line)
     classes = _per_video(args.classes, args.num, "class")
     prompts = _per_video(args.prompts, args.num, "prompt")
     generator = torch.Generator(args.device).manual_seed(args.seed)
-    name = args.sampler or type(model.diffusion.default_sampler(args.steps)).__name__
-    sampler = sampler_config(name, args.steps, args.eta, args.shift)
+    sampler = sampler_config(args.sampler or defaults.get("sampler")
+                             or type(model.diffusion.default_sampler(steps)).__name__, steps, args.eta, args.shift)
+    name = sampler["type"]
     kwargs = dict(y=torch.tensor(classes, device=args.device) if classes else None, prompts=prompts,
-                  steps=args.steps, cfg_scale=args.cfg_scale, sampler=sampler, generator=generator,
+                  steps=steps, cfg_scale=cfg_scale, sampler=sampler, generator=generator,
                   progress=not args.no_progress)
     videos = model.sample(args.num, **kwargs)
     if args.extend:
@@ -114,13 +136,12 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     files = []
     for i, video in enumerate(videos.cpu()):
-        files += [write_video(out / f"sample_{i:03d}.mp4", video, args.fps),
-                  write_gif(out / f"sample_{i:03d}.gif", video, args.fps)]
+        files += [write_video(out / f"sample_{i:03d}.mp4", video, fps), write_gif(out / f"sample_{i:03d}.gif", video, fps)]
     if args.grid:
         grid = make_grid(videos.cpu())
-        files += [write_video(out / "grid.mp4", grid, args.fps), write_gif(out / "grid.gif", grid, args.fps)]
+        files += [write_video(out / "grid.mp4", grid, fps), write_gif(out / "grid.gif", grid, fps)]
     _, _, t, h, w = videos.shape
-    print(f"sampled {args.num} videos of {t}x{h}x{w} with {name}-{args.steps} cfg {args.cfg_scale} "
+    print(f"sampled {args.num} videos of {t}x{h}x{w} with {name}-{steps} cfg {cfg_scale} "
           f"({info['weights']} weights, step {info['step']}) in {time.time() - start:.1f}s -> {out}/ "
           f"({len(files)} files)")
     return dict(files=[str(f) for f in files], shape=tuple(videos.shape), **info)

@@ -56,10 +56,11 @@ def build_backbone(config: str | None, backbone_json: str | None, cfg_options: l
         cfg = load_config(config, cfg_options)
         if "model" not in cfg or "backbone" not in cfg.model:
             raise SystemExit(f"{config}: no model.backbone in the config")
-        backbone_cfg = cfg.model.backbone
-    else:
-        backbone_cfg = json.loads(backbone_json)
-        cfg = {"model": {"backbone": backbone_cfg}}
+        from walt.models.generative.build import build_backbone as build_model_backbone
+
+        return cfg, build_model_backbone(cfg.model, device)  # offered what the model derives (text_dim, ...)
+    backbone_cfg = json.loads(backbone_json)
+    cfg = {"model": {"backbone": backbone_cfg}}
     with torch.device(device):
         backbone = BACKBONES.build(backbone_cfg)
     return cfg, backbone

@@ -1,37 +1,99 @@
-"""Loading a trained model for inference: build ``cfg.model`` from a config and load a trainer checkpoint into it
-(the EMA weights by default). Used by ``tools/sample.py``, ``tools/sample_cascade.py``, ``tools/eval.py`` and
-``benchmarks/demo_motion.py``."""
+"""Loading weights for inference or as a training start: build ``cfg.model`` from a config and load a trainer
+checkpoint (the EMA weights by default) or public weights into it (Latte, diffusers Latte, DiT; layout detected
+from the keys, :mod:`walt.models.convert`). Used by ``tools/sample.py``, ``tools/sample_cascade.py``,
+``tools/eval.py``, ``benchmarks/demo_motion.py`` and the trainer's ``--load-from``."""
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from walt.engine.checkpoint import LATEST, latest_checkpoint, load_checkpoint
+from registry import find_class
+from walt.engine.checkpoint import LATEST, latest_checkpoint
 from walt.engine.config import load_config
 from walt.engine.errors import CheckpointError
+from walt.models.convert import (LayoutError, detect_format, diffusers_folder, load_public, read_weights,
+                                 state_dict_of)
 from walt.models.generative.build import build_model
 
-__all__ = ["load_model", "resolve_checkpoint"]
+__all__ = ["load_model", "resolve_checkpoint", "read_any_checkpoint", "is_trainer_checkpoint", "load_public_weights",
+           "check_trained_layout"]
+
+# backbone keys that change what the weights mean without changing their shapes (checked against a checkpoint's
+# embedded config)
+_LAYOUT_KEYS = ("type", "variant", "temporal_position")
 
 
 def resolve_checkpoint(checkpoint: str | Path) -> Path:
-    """A checkpoint file, or the newest checkpoint of a work dir (or of its ``latest`` pointer file)."""
+    """A checkpoint file, a diffusers folder, or the newest checkpoint of a work dir (or of its ``latest`` file)."""
     path = Path(checkpoint)
+    if path.is_dir() and diffusers_folder(path) is not None:
+        return path
     if path.is_dir() or path.name == LATEST:
         path = latest_checkpoint(path if path.is_dir() else path.parent)
     return path
 
 
+def read_any_checkpoint(path: str | Path) -> tuple[Any, dict | None]:
+    """What a weights file or diffusers folder holds, and the diffusers ``config.json`` (``CheckpointError``
+    naming the file when it is missing or unreadable)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        return read_weights(path)
+    except Exception as err:  # truncated zip, unpickling failure, bad safetensors header, empty folder
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
+
+
+def is_trainer_checkpoint(obj: Any) -> bool:
+    """A walt trainer checkpoint (``{model, ema, ..., step}``), as opposed to public or bare weights."""
+    return isinstance(obj, dict) and isinstance(obj.get("model"), dict) and "step" in obj
+
+
+def check_trained_layout(saved: dict | None, cfg: Any, path: Path) -> None:
+    """The backbone layout a checkpoint was trained with (its embedded config) must be the config's: a variant-1
+    model's weights have the shapes of variant 2's."""
+    if not saved or "backbone" not in (saved.get("model") or {}) or "backbone" not in cfg.model:
+        return
+    before, now = saved["model"]["backbone"], cfg.model.backbone
+    for key in _LAYOUT_KEYS:
+        if _stated(before, key) != _stated(now, key):
+            raise CheckpointError(f"checkpoint {path} was trained with model.backbone.{key}={_stated(before, key)!r}, "
+                                  f"the config has {_stated(now, key)!r}")
+
+
+def _stated(backbone: dict, key: str) -> Any:
+    """``backbone[key]``, or the default of the backbone class when the config leaves it out."""
+    if key in backbone:
+        return backbone[key]
+    cls = find_class(backbone.get("type", ""))
+    param = inspect.signature(cls).parameters.get(key) if cls is not None else None
+    return None if param is None else param.default
+
+
 def load_model(config: str, checkpoint: str | Path, use_ema: bool = True, cfg_options: list[str] | None = None,
-               device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Build ``cfg.model`` and load a trainer checkpoint into it. Returns ``(model in eval mode, info)`` with
-    ``info = dict(path, step, weights)`` (``weights``: ``"ema"`` or ``"model"``)."""
+               device: str | torch.device = "cpu", partial: bool = False) -> tuple[nn.Module, dict]:
+    """Build ``cfg.model`` and load a checkpoint into it: a trainer checkpoint, or public weights (every backbone
+    tensor must come from them; with ``partial`` unused checkpoint tensors are allowed and reported). Returns
+    ``(model in eval mode, info)`` with ``info = dict(path, step, weights, report)`` (``weights``: ``"ema"``,
+    ``"model"`` or the public layout's name; ``report``: lines saying what was loaded, left, unused)."""
     cfg = load_config(config, cfg_options)
     model = build_model(cfg)
     path = resolve_checkpoint(checkpoint)
-    state = load_checkpoint(path, required=("model",))
+    state, hf_config = read_any_checkpoint(path)
+    if is_trainer_checkpoint(state):
+        check_trained_layout(state.get("config"), cfg, path)
+        info = _load_trainer_state(model, state, path, config, use_ema)
+    else:
+        info = load_public_weights(model, state, hf_config, path, strict=not partial, allow_unused=partial)
+    return model.to(device).eval(), info
+
+
+def _load_trainer_state(model: nn.Module, state: dict, path: Path, config: str, use_ema: bool) -> dict:
     try:
         result = model.load_state_dict(state["model"], strict=False)
     except RuntimeError as err:  # shape mismatches
@@ -53,4 +115,23 @@ def load_model(config: str, checkpoint: str | Path, use_ema: bool = True, cfg_op
             for name, value in ema.items():
                 params[name].copy_(value)
         weights = "ema"
-    return model.to(device).eval(), dict(path=str(path), step=state.get("step"), weights=weights)
+    return dict(path=str(path), step=state.get("step"), weights=weights, report=[])
+
+
+def load_public_weights(model: nn.Module, obj: Any, hf_config: dict | None, path: str | Path, strict: bool = True,
+                        allow_unused: bool = False) -> dict:
+    """Load public (or bare walt) weights into ``model``'s backbone (or into ``model``, a backbone). ``strict``: nothing may be left at
+    initialization; unused checkpoint tensors are an error unless ``allow_unused``; what is left or unused is in
+    ``info["report"]`` either way."""
+    try:
+        sd = state_dict_of(obj)
+        fmt = detect_format(sd)
+        if fmt == "walt":  # a bare LatentDiffusion state dict (e.g. an EMA-only file)
+            return _load_trainer_state(model, dict(model=sd), Path(path), "this config", use_ema=False)
+        backbone = getattr(model, "backbone", model)  # a LatentDiffusion, or a backbone itself
+        report = load_public(backbone, sd, fmt, hf_config, strict=strict and not allow_unused)
+    except (LayoutError, ValueError) as err:
+        raise CheckpointError(f"{path} does not fit this model: {err}") from err
+    if strict and report.fresh:
+        raise CheckpointError(f"{path} does not fit this model: {'; '.join(report.lines()[1:])}")
+    return dict(path=str(path), step=None, weights=report.fmt, report=report.lines())

@@ -28,6 +28,8 @@ from walt.engine.distributed import all_reduce_mean, cleanup, gather_objects, in
 from walt.engine.ema import EMA
 from walt.engine.errors import CheckpointError, ConfigError, NonFiniteLossError, WorkDirError
 from walt.engine.logging import RunLogger
+from walt.engine.loading import (check_trained_layout, is_trainer_checkpoint, load_public_weights,
+                                 read_any_checkpoint)
 from walt.engine.lr_schedule import build_lr_scheduler
 from walt.engine.optim import build_optimizer, trainable_parameters
 from walt.engine.precision import resolve_precision
@@ -41,7 +43,9 @@ class Trainer:
     """Builds everything from ``cfg`` and trains with :meth:`train`.
 
     ``resume``: ``True`` (the checkpoint ``work_dir/latest`` names) or a checkpoint path: continue that run.
-    ``load_from``: a checkpoint whose model (and EMA) weights initialize a new run at step 0.
+    ``load_from``: a checkpoint whose model (and EMA) weights initialize a new run at step 0, or public weights
+    (Latte, diffusers Latte, DiT through LAVITA §3.6; ``walt.models.convert``) that initialize the backbone, what
+    they leave at initialization and what they do not use written to the log.
     Nothing is written to ``work_dir`` before the config, model, data and checkpoint have all been read.
     """
 
@@ -62,6 +66,9 @@ class Trainer:
         # ---- model, precision, parallelism -------------------------------------------------------------------
         _require(cfg, "model")
         model = _build("model", lambda: build_model(cfg))
+        initial = read_any_checkpoint(load_from) if load_from else None
+        public = initial is not None and not is_trainer_checkpoint(initial[0])
+        public_report = load_public_weights(model, *initial, load_from, strict=False)["report"] if public else []
         if cfg.get("grad_checkpointing", False):
             _enable_grad_checkpointing(model)
         self.sample_interval = int((cfg.get("sample") or {}).get("interval") or 0)
@@ -99,7 +106,8 @@ class Trainer:
             history = self._load(source, full=True)
         elif load_from:
             source = Path(load_from)
-            self._load(source, full=False)
+            if not public:  # public weights went into the model before it was wrapped
+                self._load(source, full=False, state=initial[0])
 
         # ---- reporting (rank 0) ------------------------------------------------------------------------------
         try:
@@ -113,6 +121,8 @@ class Trainer:
         self.log.history = history
         if source is not None:
             self.log.text(f"{'resumed from' if resume else 'weights loaded from'} {source}")
+        for line in public_report:
+            self.log.text(line)
         self.log.text(f"world size {self.dist.world_size}, device {self.device}, precision {self.precision.name}, "
                       f"parallel {self.parallel if self.dist.distributed else 'none'}")
         self.log.parameters(unwrap(self.model))
@@ -238,11 +248,13 @@ class Trainer:
         if self.dist.distributed:
             torch.distributed.barrier()
 
-    def _load(self, path: Path, full: bool) -> list:
-        """Restore from ``path``: weights and EMA; with ``full`` also optimizer, schedule, step, RNG, data position.
-        Returns the logged loss history."""
-        state = load_checkpoint(path, required=("model", "ema", "optimizer", "scheduler", "step", "rng", "data")
-                                if full else ("model",))
+    def _load(self, path: Path, full: bool, state: dict | None = None) -> list:
+        """Restore from ``path`` (already read: ``state``): weights and EMA; with ``full`` also optimizer, schedule,
+        step, RNG, data position. Returns the logged loss history."""
+        if state is None:
+            state = load_checkpoint(path, required=("model", "ema", "optimizer", "scheduler", "step", "rng", "data")
+                                    if full else ("model",))
+        check_trained_layout(state.get("config"), self.cfg, path)
         try:
             self._load_model_state(state["model"])
             if state.get("ema") is not None:

@@ -1,9 +1,14 @@
 """Per-frame 2-D VAE of Stable Diffusion (LAVITA §3: "a pre-trained variational autoencoder" encodes every frame;
 the SD latent scale 0.18215), wrapped to the walt autoencoder contract with ``(B, C, T, H, W)`` tensors.
 
-Weights come only from a local directory written by diffusers' ``save_pretrained`` (a pipeline directory with a
-``vae/`` subfolder works too); ``pretrained=None`` builds the SD-VAE architecture randomly initialised. Frames are
-encoded and decoded independently, ``chunk_size`` frames at a time, to bound memory.
+Weights come only from local files: a directory written by diffusers' ``save_pretrained`` (a pipeline directory
+with a ``vae/`` subfolder works too), or a single ``.safetensors`` / ``.ckpt`` / ``.pt`` file — the original
+(CompVis/LDM) layout, alone or inside a whole Stable Diffusion checkpoint (``first_stage_model.`` keys), or the
+diffusers layout. A single file stores no architecture: it is SD's (``config`` overrides keys). diffusers'
+``AutoencoderKL.from_single_file`` works offline only when given a local config folder (it fetches one from the hub
+otherwise), so the LDM keys are converted here with diffusers' own ``convert_ldm_vae_checkpoint``, which needs none.
+``pretrained=None`` builds the SD-VAE architecture randomly initialised. Frames are encoded and decoded
+independently, ``chunk_size`` frames at a time, to bound memory.
 """
 from __future__ import annotations
 
@@ -11,12 +16,15 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL
+from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 from einops import rearrange
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from registry import AUTOENCODERS
 from walt.models.meta import building_on_meta
 
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 # The architecture of the SD 1.x / 2.x VAE (diffusers' AutoencoderKL defaults with the SD block widths).
 SD_VAE_CONFIG = dict(
     in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, norm_num_groups=32, sample_size=256,
@@ -28,7 +36,8 @@ SD_VAE_CONFIG = dict(
 @AUTOENCODERS.register_module()
 class SDVAE(nn.Module):
     """LAVITA §3 per-frame autoencoder: diffusers ``AutoencoderKL`` (SD layout), latents scaled by 0.18215,
-    ``f_s = 8``, ``f_t = 1``, 4 channels. ``config`` overrides architecture keys when building without weights."""
+    ``f_s = 8``, ``f_t = 1``, 4 channels. ``config`` overrides architecture keys when building without weights or
+    from a single file."""
 
     # Every frame is encoded alone, so the first one is too (images and video frames share the latent space).
     causal = True
@@ -39,10 +48,15 @@ class SDVAE(nn.Module):
         super().__init__()
         if chunk_size < 1:
             raise ValueError(f"SDVAE: chunk_size must be >= 1, got {chunk_size}")
-        if pretrained is not None and config:
-            raise ValueError("SDVAE: 'config' only applies when building without 'pretrained' weights")
-        if pretrained is None:
-            self.vae = AutoencoderKL(**{**SD_VAE_CONFIG, **(config or {})})
+        single_file = pretrained is not None and Path(pretrained).suffix in SINGLE_FILE_SUFFIXES
+        if pretrained is not None and config and not single_file:
+            raise ValueError("SDVAE: 'config' only applies when building without 'pretrained' weights or from a "
+                             "single weights file")
+        architecture = {**SD_VAE_CONFIG, **(config or {})}
+        if pretrained is None or (single_file and building_on_meta()):
+            self.vae = AutoencoderKL(**architecture)
+        elif single_file:
+            self.vae = load_single_file(pretrained, architecture)
         elif building_on_meta():  # structure only: the directory's architecture if it is here, else SD's
             found = _find_vae_dir(pretrained)
             self.vae = AutoencoderKL.from_config(AutoencoderKL.load_config(**found)) if found \
@@ -88,6 +102,25 @@ class SDVAE(nn.Module):
         frames = rearrange(z, "b c t h w -> (b t) c h w") / self.scale_factor
         x = torch.cat([self.vae.decode(chunk).sample for chunk in frames.split(self.chunk_size)])
         return rearrange(x, "(b t) c h w -> b c t h w", b=z.shape[0])
+
+
+def load_single_file(path: str, architecture: dict) -> AutoencoderKL:
+    """An ``AutoencoderKL`` of ``architecture`` with the weights of one file, in the LDM or the diffusers layout."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"SDVAE: {path} is not a file")
+    if Path(path).suffix == ".safetensors":
+        sd = load_file(path)
+    else:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+        sd = sd.get("state_dict", sd)
+    vae = AutoencoderKL(**architecture)
+    if not any(k.startswith("encoder.down_blocks.") for k in sd):  # the original layout (maybe a whole SD file)
+        sd = convert_ldm_vae_checkpoint(sd, architecture)
+    result = vae.load_state_dict(sd, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(f"SDVAE: {path} does not hold an AutoencoderKL of the SD architecture {architecture}: "
+                         f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+    return vae
 
 
 def _find_vae_dir(path: str) -> dict | None:

@@ -16,6 +16,8 @@ Reads top to bottom: presets, the block layout of the four variants, the model, 
   sin-cos table, added to video frames right before the first temporal attention (as Latte does), or RoPE on the
   temporal attention's q/k (``temporal_position="rope"``).
 * Output (§3.1): ``2C`` channels (ε and the learned variance interpolation) with ``learn_sigma=True``.
+* Text (§4.4): the pooled text embedding added to ``c`` (``text_pooled``); the released Latte T2V model's token
+  cross-attention (``cross_attention``) and the public code's ``latte_text`` projection (``lavita_text.py``).
 * Image–video joint training (§3.6): frames with ``image_mask`` True skip every temporal block (Latte passes only
   the video frames through them) and are excluded from temporal attention. ``temporal=False`` or a single latent
   frame builds no temporal block at all: an image DiT (App. A.4).
@@ -36,6 +38,7 @@ from torch import Tensor, nn
 
 from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS
 from walt.models.backbones.denoiser import LatentDenoiser, resolve_preset
+from walt.models.backbones.lavita_text import text_inputs, text_modules
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.lavita_blocks import SpatioTemporalBlock
 from walt.models.blocks.transformer_block import TransformerBlock
@@ -80,7 +83,8 @@ class LAVITA(LatentDenoiser):
                  temporal: bool = True, patch_embed: dict | None = None, conditioning: dict | None = None,
                  temporal_position: str = "abs", mlp_ratio: float = 4.0, qk_norm: bool = False,
                  spatial_heads: int | None = None, num_classes: int | None = None, class_embed_std: float = 0.02,
-                 text_dim: int | None = None, text_pooled: bool = True, learn_sigma: bool = True,
+                 text_dim: int | None = None, text_pooled: bool = True, cross_attention: dict | None = None,
+                 latte_text: str | None = None, text_length: int = 77, learn_sigma: bool = True,
                  self_condition: bool = False, frame_prediction: bool = False, super_resolution: bool = False,
                  grad_checkpointing: bool = False, compile: bool = False):
         size = resolve_preset("LAVITA", PRESETS, preset, depth=depth, dim=dim, num_heads=num_heads,
@@ -98,6 +102,8 @@ class LAVITA(LatentDenoiser):
             raise ValueError(f"LAVITA: input_size must be the latent (t, h, w), got {tuple(input_size)}")
         self.variant, self.temporal_position = variant, temporal_position
         p = self.patch_size
+        self.caption_projection, self.latte_text_embed = text_modules(
+            dim, text_dim, text_pooled, cross_attention, latte_text, text_length, variant)
 
         self.patch_embed = PATCH_EMBEDS.build(patch_embed or dict(type="PatchEmbed"), default_args=dict(
             in_channels=self.input_channels, dim=dim, patch_size=p))
@@ -118,9 +124,10 @@ class LAVITA(LatentDenoiser):
         num_chunks = SpatioTemporalBlock.num_chunks if SPATIOTEMPORAL in self.kinds.values() else 6
         self.conditioning = CONDITIONINGS.build(conditioning or dict(type="SAdaLN"), default_args=dict(
             dim=dim, num_layers=len(self.kinds), num_chunks=num_chunks))
-        self.blocks = nn.ModuleDict({key: self._block(kind, mlp_ratio, qk_norm, spatial_heads)
+        self.blocks = nn.ModuleDict({key: self._block(kind, mlp_ratio, qk_norm, spatial_heads, cross_attention)
                                      for key, kind in self.kinds.items()})
-        head = dict(dim=dim, patch_size=p, out_channels=self.out_channels, modulated=self.conditioning.modulated)
+        head = dict(dim=dim, patch_size=p, out_channels=self.out_channels, modulated=self.conditioning.modulated,
+                    table=self.conditioning.final_table)
         temporal_patch = getattr(self.patch_embed, "temporal_patch", 1)
         self.final_layer = (TubeFinalLayer(temporal_patch=temporal_patch, **head) if temporal_patch > 1
                             else FinalLayer(**head))
@@ -131,7 +138,8 @@ class LAVITA(LatentDenoiser):
         if compile:
             self.compile_blocks(self.blocks.values())
 
-    def _block(self, kind: str, mlp_ratio: float, qk_norm: bool, spatial_heads: int | None) -> nn.Module:
+    def _block(self, kind: str, mlp_ratio: float, qk_norm: bool, spatial_heads: int | None,
+               cross_attention: dict | None) -> nn.Module:
         rope = self.temporal_position == "rope"
         spatial = dict(type="SpatialAttention", qk_norm=qk_norm)
         temporal = dict(type="TemporalAttention", qk_norm=qk_norm, rope=rope)
@@ -140,13 +148,22 @@ class LAVITA(LatentDenoiser):
         if kind == SPATIOTEMPORAL:
             return SpatioTemporalBlock(spatial_attention=spatial, temporal_attention=temporal, **common)
         split = dict(type="SpatioTemporalSplitHeadAttention", qk_norm=qk_norm, rope=rope, spatial_heads=spatial_heads)
-        return TransformerBlock(attention={SPATIAL: spatial, TEMPORAL: temporal, SPLIT_HEAD: split}[kind], **common)
+        return TransformerBlock(attention={SPATIAL: spatial, TEMPORAL: temporal, SPLIT_HEAD: split}[kind],
+                                cross_attention=cross_attention if kind == SPATIAL else None, **common)
 
     def initialize_weights(self) -> None:
         """Latte's initialization (= DiT's): xavier-uniform Linears, zero adaLN regressions and output layer,
         normal(0.02) timestep MLPs; the patch embedding xavier-uniform over its flattened kernel and the class table
         normal(``class_embed_std``) are set by their modules; the sin-cos tables are fixed."""
         self.xavier_init(own_init=("conditioning", "final_layer", "t_embedder", "sr_embedder"))
+        for block in self.blocks.values():  # PixArt-α: text cross-attention starts as a no-op
+            if getattr(block, "cross_attn", None) is not None:
+                nn.init.zeros_(block.cross_attn.proj.weight)
+                nn.init.zeros_(block.cross_attn.proj.bias)
+
+    @property
+    def text_inputs(self) -> tuple[str, ...]:
+        return text_inputs(self.caption_projection, self.latte_text_embed) + super().text_inputs
 
     # ----------------------------------------------------------------------------------------------- forward
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None, text: Tensor | None = None,
@@ -154,23 +171,28 @@ class LAVITA(LatentDenoiser):
                 x_fp: Tensor | None = None, x_lr: Tensor | None = None, t_sr: Tensor | None = None,
                 image_mask: Tensor | None = None) -> Tensor:
         """Noise (and variance) prediction ``(B, out_channels, T, H, W)``; see ``denoiser.py`` for the inputs."""
-        if text is not None:
-            raise ValueError("LAVITA conditions on the pooled text embedding (text_pooled, §4.4); per-token text "
-                             "(text=) is a W.A.L.T cross-attention input")
+        if (text is None) == ("tokens" in self.text_inputs):
+            raise ValueError("LAVITA: per-token text (text=) is read exactly when the model has cross_attention or "
+                             f"latte_text='tokens'; this model reads {self.text_inputs or 'no text'}")
         tokens, grid = self.patch_embed(self.concat_inputs(x, x_sc, x_fp, x_lr))
         image_mask = self._check_image_mask(image_mask, x, grid)
         tokens = self.pos_embed(tokens, grid)
         c = self.condition(t, y, text_pooled, t_sr)
-        mods = self.conditioning(c)
-        tokens, run_grid = self.conditioning.add_tokens(tokens, grid, c)
+        # Latte's text_embedding_projection conditions the blocks only; its output layer sees the timestep alone
+        c_blocks = c if self.latte_text_embed is None else c + self.latte_text_embed(text, text_pooled)
+        context = None if self.caption_projection is None else self.caption_projection(text.to(tokens.dtype))
+        mods = self.conditioning(c_blocks)
+        tokens, run_grid = self.conditioning.add_tokens(tokens, grid, c_blocks)
         for (key, block), mod in zip(self.blocks.items(), mods):
             if key == self.first_temporal and self.temporal_pos_embed is not None:
                 tokens = self.temporal_pos_embed(tokens, run_grid, image_mask)
-            tokens = self.checkpointed(self._run_block, key, tokens, run_grid, mod, image_mask)
+            tokens = self.checkpointed(self._run_block, key, tokens, run_grid, mod, image_mask, context, text_mask)
         return self.final_layer(self.conditioning.remove_tokens(tokens, grid), grid, c)
 
-    def _run_block(self, key: str, tokens: Tensor, grid: Grid, mod: Tensor, image_mask: Tensor | None) -> Tensor:
-        out = self.blocks[key](tokens, grid, mod, image_mask)
+    def _run_block(self, key: str, tokens: Tensor, grid: Grid, mod: Tensor, image_mask: Tensor | None,
+                   context: Tensor | None = None, context_mask: Tensor | None = None) -> Tensor:
+        text = (context, context_mask) if context is not None and self.kinds[key] == SPATIAL else ()
+        out = self.blocks[key](tokens, grid, mod, image_mask, *text)
         if self.kinds[key] == TEMPORAL and image_mask is not None:
             # §3.6: image frames bypass temporal blocks entirely (residual, norm and MLP included).
             out = torch.where(grid.token_mask(image_mask)[:, :, None], tokens, out)

@@ -1,6 +1,7 @@
 """Output head: adaLN-modulated LayerNorm, a linear map to ``p·p·C_out`` per token, and unpatchify (DiT)."""
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from walt.models.conditioning.modulate import modulate
@@ -9,22 +10,28 @@ from walt.models.grid import Grid
 
 class FinalLayer(nn.Module):
     """DiT/Latte final layer (keys ``linear``, ``adaLN_modulation.1``), zero-initialized so a fresh model predicts
-    0. ``(B, N, D)`` tokens on ``grid`` → ``(B, C_out, t·pt, h·p, w·p)``."""
+    0. ``(B, N, D)`` tokens on ``grid`` → ``(B, C_out, t·pt, h·p, w·p)``. With ``table`` (PixArt-α adaLN-single)
+    the shift and scale are a learned ``(2, D)`` table plus ``c`` itself (key ``scale_shift_table``)."""
 
-    def __init__(self, dim: int, patch_size: int, out_channels: int, modulated: bool = True):
+    def __init__(self, dim: int, patch_size: int, out_channels: int, modulated: bool = True, table: bool = False):
         super().__init__()
         self.patch_size, self.out_channels = patch_size, out_channels
         self.norm = nn.LayerNorm(dim, elementwise_affine=not modulated, eps=1e-6)
         self.linear = nn.Linear(dim, patch_size * patch_size * out_channels)
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim)) if modulated else None
+        regressed = modulated and not table
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim)) if regressed else None
+        self.scale_shift_table = nn.Parameter(torch.randn(2, dim) / dim**0.5) if modulated and table else None
         for p in [self.linear.weight, self.linear.bias] + (
-                list(self.adaLN_modulation.parameters()) if modulated else []):
+                list(self.adaLN_modulation.parameters()) if regressed else []):
             nn.init.zeros_(p)
 
     def forward(self, x: Tensor, grid: Grid, c: Tensor | None = None) -> Tensor:
         h = self.norm(x)
         if self.adaLN_modulation is not None:
             shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)
+            h = modulate(h, shift, scale)
+        elif self.scale_shift_table is not None:
+            shift, scale = (self.scale_shift_table[None] + c[:, None]).unbind(1)
             h = modulate(h, shift, scale)
         return unpatchify(self.linear(h), grid, self.patch_size, self.out_channels)
 

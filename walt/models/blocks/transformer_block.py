@@ -1,6 +1,7 @@
 """The pre-norm transformer block shared by both backbones (W.A.L.T §4.2–4.3, LAVITA App. A.2).
 
-``x ← x + α₁ · Attn(AdaLN(x; γ₁, β₁))``, optionally ``x ← x + CrossAttn(LN(x), text)``, then
+``x ← x + α₁ · Attn(AdaLN(x; γ₁, β₁))``, optionally ``x ← x + CrossAttn(LN(x), text)`` (``x ← x + CrossAttn(x, text)``
+when the cross-attention's ``pre_norm`` is False, as in PixArt-α / the released Latte T2V), then
 ``x ← x + α₂ · MLP(AdaLN(x; γ₂, β₂))``. Which attention (full, SW, STW, LAVITA spatial/temporal/variant 4) is a
 config choice; the parent passes ``dim`` and ``num_heads``. Without modulation (LAVITA "all tokens") the norms are
 plain affine LayerNorms and there are no gates.
@@ -28,10 +29,12 @@ class TransformerBlock(nn.Module):
         self.attn = ATTENTIONS.build(attention, default_args=known)
         self.cross_attn = None
         if cross_attention is not None:
-            self.norm_cross = nn.LayerNorm(dim, eps=1e-6)
+            self.norm_cross = nn.Identity()  # registered first: parameter order (optimizer state) as before
             # the window of the block's own self-attention, unless the config names one (W.A.L.T §4.3)
             own_window = getattr(self.attn, "window", None)
             self.cross_attn = ATTENTIONS.build(cross_attention, default_args=dict(known, window=own_window))
+            if getattr(self.cross_attn, "pre_norm", True):
+                self.norm_cross = nn.LayerNorm(dim, eps=1e-6)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=not modulated, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 

@@ -12,10 +12,10 @@ class TubeFinalLayer(nn.Module):
     3-D transposed convolution (kernel = stride = ``pt × 1 × 1``) that upsamples time back to ``T`` frames."""
 
     def __init__(self, dim: int, patch_size: int, out_channels: int, temporal_patch: int = 2,
-                 modulated: bool = True):
+                 modulated: bool = True, table: bool = False):
         super().__init__()
         self.temporal_patch = temporal_patch
-        self.decoder = FinalLayer(dim, patch_size, out_channels, modulated=modulated)
+        self.decoder = FinalLayer(dim, patch_size, out_channels, modulated=modulated, table=table)
         kernel = (temporal_patch, 1, 1)
         # Weights keep PyTorch's default init: with the zero-initialized decoder a zero kernel would block gradients.
         self.temporal_upsample = nn.ConvTranspose3d(out_channels, out_channels, kernel_size=kernel, stride=kernel)

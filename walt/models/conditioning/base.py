@@ -16,6 +16,10 @@ from walt.models.grid import Grid
 class Conditioning(nn.Module):
     """Base of the conditionings: ``num_layers`` blocks of width ``dim``, ``num_chunks`` modulations per block."""
 
+    #: The output layer's shift/scale are a learned ``(2, D)`` table plus ``c`` (PixArt-α adaLN-single) instead of a
+    #: regression of ``SiLU(c)`` (DiT).
+    final_table = False
+
     def __init__(self, dim: int, num_layers: int, num_chunks: int = 6):
         super().__init__()
         self.dim, self.num_layers, self.num_chunks = dim, num_layers, num_chunks

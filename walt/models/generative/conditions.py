@@ -2,7 +2,9 @@
 sampling arguments, and their null versions for classifier-free guidance (W.A.L.T §4.3, §5.3; LAVITA §4.4).
 
 Condition dropout (classifier-free guidance, Ho & Salimans 2022): labels → the null class ``num_classes``, text →
-zero tokens with an all-False mask and a zero pooled vector.
+zero tokens with an all-False mask and a zero pooled vector (``null_text="zeros"``), or the text encoder's encoding
+of the empty prompt attended over the prompt's own length (``null_text="empty_prompt"``: the negative prompt of
+diffusers' LattePipeline, which cuts the empty prompt's embedding to the prompt's token count).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from torch import Tensor, nn
 # Backbone keyword inputs that carry a droppable condition (what guidance replaces by its null version).
 CONDITION_KEYS = ("y", "text", "text_mask", "text_pooled")
 TEXT_KEYS = ("tokens", "mask", "pooled")
+NULL_TEXTS = ("zeros", "empty_prompt")
 
 
 @dataclass(frozen=True)
@@ -35,12 +38,17 @@ class Conditions:
             out["text_pooled"] = self.text["pooled"]
         return out
 
-    def dropped(self, drop: Tensor, num_classes: int | None) -> "Conditions":
-        """The null condition where ``drop`` ``(B,)`` is True, the condition itself elsewhere."""
+    def dropped(self, drop: Tensor, num_classes: int | None, null_text: dict[str, Tensor] | None = None) -> "Conditions":
+        """The null condition where ``drop`` ``(B,)`` is True, the condition itself elsewhere. ``null_text``: the
+        encoding of the empty prompt (one row, ``tokens`` ``(1, L, Dt)`` and ``pooled``), which replaces dropped text
+        under the prompt's own mask; zeros with an all-False mask without it."""
         y, text = self.y, self.text
         if y is not None:
             y = torch.where(drop, torch.full_like(y, num_classes), y)
-        if text is not None:
+        if text is not None and null_text is not None:
+            text = {k: v if k == "mask" else torch.where(drop.view(-1, *([1] * (v.dim() - 1))), null_text[k].to(v), v)
+                    for k, v in text.items()}
+        elif text is not None:
             keep = ~drop
             text = {k: (v & keep[:, None]) if k == "mask" else v * keep.view(-1, *([1] * (v.dim() - 1))).to(v.dtype)
                     for k, v in text.items()}

@@ -29,7 +29,7 @@ from walt.diffusion.guidance import classifier_free_guidance
 from walt.diffusion.noise_augmentation import sample_noise_level
 from walt.models.autoencoders.latent_norm import LatentNorm
 from walt.models.generative.build import backbone_args
-from walt.models.generative.conditions import CONDITION_KEYS, batch_conditions, sampling_conditions
+from walt.models.generative.conditions import CONDITION_KEYS, NULL_TEXTS, batch_conditions, sampling_conditions
 from walt.models.generative.latents import LatentCodec
 
 
@@ -39,13 +39,15 @@ class LatentDiffusion(LatentCodec):
 
     ``video_size``: pixel ``(T, H, W)`` of the clips (the latent grid the backbone is built for follows from the
     autoencoder). ``latent_norm``: ``None``, ``dict(stats="latent_stats.json")`` or ``dict(mean=[...], std=[...])``.
-    ``text_dim``: the width of cached text embeddings when there is no ``text_encoder``. W.A.L.T defaults:
+    ``text_dim``: the width of cached text embeddings when there is no ``text_encoder``. ``null_text``: what dropped
+    text is (``conditions.py``; ``"empty_prompt"`` needs a ``text_encoder``). W.A.L.T defaults:
     ``self_condition_prob=0.9`` (§5.3 Table 3c); ``sr_noise_t_max`` is not stated in the paper (we take 250 of 1000).
     """
 
     def __init__(self, backbone: dict, video_size: Sequence[int], diffusion: dict | None = None,
                  autoencoder: dict | None = None, text_encoder: dict | None = None, latent_norm: dict | None = None,
-                 text_dim: int | None = None, self_condition_prob: float = 0.9, cond_dropout_prob: float = 0.1,
+                 text_dim: int | None = None, null_text: str = "zeros", self_condition_prob: float = 0.9,
+                 cond_dropout_prob: float = 0.1,
                  frame_prediction_prob: float = 0.0, super_resolution: bool = False, sr_noise_t_max: int = 250):
         for name, p in dict(self_condition_prob=self_condition_prob, cond_dropout_prob=cond_dropout_prob,
                             frame_prediction_prob=frame_prediction_prob).items():
@@ -59,6 +61,10 @@ class LatentDiffusion(LatentCodec):
         self.diffusion = DIFFUSIONS.build(dict(diffusion or dict(type="GaussianDiffusion")),
                                           default_args=dict(latent_size=self.latent_size()))
         self.text_encoder = TEXT_ENCODERS.build(dict(text_encoder)) if text_encoder else None
+        if null_text not in NULL_TEXTS or (null_text == "empty_prompt" and self.text_encoder is None):
+            raise ValueError(f"LatentDiffusion: null_text must be one of {NULL_TEXTS} ('empty_prompt' needs a "
+                             f"text_encoder), got {null_text!r}")
+        self.null_text = null_text
         self.self_condition_prob, self.cond_dropout_prob = self_condition_prob, cond_dropout_prob
         self.frame_prediction_prob, self.super_resolution = frame_prediction_prob, super_resolution
         self.sr_noise_t_max = sr_noise_t_max
@@ -88,7 +94,8 @@ class LatentDiffusion(LatentCodec):
         b, device = z.shape[0], z.device
         cond = batch_conditions(batch, b, self.num_classes, self.text_inputs, self.text_encoder, device)
         if self.cond_dropout_prob > 0 and not cond.empty:
-            cond = cond.dropped(torch.rand(b, device=device) < self.cond_dropout_prob, self.num_classes)
+            cond = cond.dropped(torch.rand(b, device=device) < self.cond_dropout_prob, self.num_classes,
+                                self._empty_prompt())
         kwargs = cond.kwargs()
         if image_mask is not None:
             kwargs["image_mask"] = image_mask
@@ -144,7 +151,8 @@ class LatentDiffusion(LatentCodec):
         conditions = sampling_conditions(num, y, prompts, text, generator, self.num_classes, self.text_inputs,
                                          self.text_encoder, device)
         cond = conditions.kwargs()
-        null = conditions.dropped(torch.ones(num, dtype=torch.bool, device=device), self.num_classes).kwargs()
+        null = conditions.dropped(torch.ones(num, dtype=torch.bool, device=device), self.num_classes,
+                                  self._empty_prompt()).kwargs()
         observed = None
         if cond_latent is not None:
             observed, c_fp = self._observed(cond_latent.to(device).float(), shape)
@@ -169,6 +177,12 @@ class LatentDiffusion(LatentCodec):
         if cond_latent is not None:
             z[:, :, :cond_latent.shape[2]] = cond_latent.to(z)
         return self.autoencoder.decode(z).float().clamp(-1.0, 1.0) if decode else z
+
+    def _empty_prompt(self) -> dict[str, Tensor] | None:
+        """The text encoder's encoding of ``""`` when dropped text is the empty prompt (``null_text``), else None."""
+        if self.null_text != "empty_prompt" or not self.text_inputs:
+            return None
+        return self.text_encoder([""])
 
     def _observed(self, cond_latent: Tensor, shape: tuple[int, ...]) -> tuple[tuple[Tensor, Tensor], Tensor]:
         """``((z_obs, mask), c_fp)`` for observed first frames ``cond_latent``."""

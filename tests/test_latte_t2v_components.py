@@ -1,0 +1,100 @@
+"""The released Latte T2V architecture's components (PixArt-α): text-only cross-attention, adaLN-single, the table
+output head, and the LAVITA text paths built from them; checked against computations written out here."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from registry import ATTENTIONS, CONDITIONINGS
+from walt.models.backbones.lavita import LAVITA
+from walt.models.blocks.final_layer import FinalLayer
+from walt.models.grid import Grid
+
+from random_weights import randomize
+
+T2V = dict(preset=None, depth=4, dim=16, num_heads=2, patch_size=2, input_size=(3, 4, 4), in_channels=4,
+           conditioning=dict(type="AdaLNSingle"), cross_attention=dict(type="TextCrossAttention"), text_dim=12,
+           text_pooled=False)
+
+
+def _randomize(module):
+    return randomize(module, scale=0.3)
+
+
+def test_text_cross_attention_is_softmax_over_the_real_text_tokens_only():
+    attn = _randomize(ATTENTIONS.build(dict(type="TextCrossAttention", dim=16, num_heads=2)))
+    x, text = torch.randn(2, 12, 16), torch.randn(2, 5, 16)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    out = attn(x, Grid(3, 2, 2), text, mask)
+    for b, length in enumerate((3, 5)):  # padding never attended = the text cut to its real tokens
+        q = F.linear(x[b], attn.q.weight, attn.q.bias).view(12, 2, 8).transpose(0, 1)
+        k, v = F.linear(text[b, :length], attn.kv.weight, attn.kv.bias).view(length, 2, 2, 8).permute(1, 2, 0, 3)
+        a = ((q @ k.transpose(-1, -2)) / math.sqrt(8)).softmax(-1) @ v
+        ref = F.linear(a.transpose(0, 1).reshape(12, 16), attn.proj.weight, attn.proj.bias)
+        torch.testing.assert_close(out[b], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_text_cross_attention_gives_no_update_without_text_and_finite_gradients():
+    attn = _randomize(ATTENTIONS.build(dict(type="TextCrossAttention", dim=16, num_heads=2)))
+    x = torch.randn(2, 4, 16, requires_grad=True)
+    text = torch.randn(2, 3, 16)
+    mask = torch.tensor([[0, 0, 0], [1, 0, 0]], dtype=torch.bool)
+    out = attn(x, Grid(1, 2, 2), text, mask)
+    assert torch.equal(out[0], torch.zeros(4, 16)) and out[1].abs().sum() > 0
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all() and all(torch.isfinite(p.grad).all() for p in attn.parameters())
+
+
+def test_adaln_single_is_a_shared_regression_plus_a_table_per_layer():
+    cond = _randomize(CONDITIONINGS.build(dict(type="AdaLNSingle", dim=8, num_layers=3)))
+    c = torch.randn(2, 8)
+    shared = F.linear(F.silu(c), cond.linear.weight, cond.linear.bias).view(2, 6, 8)
+    out = cond(c)
+    assert out.shape == (3, 2, 6, 8)
+    for layer in range(3):
+        torch.testing.assert_close(out[layer], shared + cond.table[layer])
+
+
+def test_table_head_adds_the_condition_itself_to_its_table():
+    head = _randomize(FinalLayer(8, 2, 3, table=True))
+    assert head.adaLN_modulation is None and head.scale_shift_table.shape == (2, 8)
+    x, c = torch.randn(1, 4, 8), torch.randn(1, 8)
+    shift, scale = head.scale_shift_table[0] + c[0], head.scale_shift_table[1] + c[0]
+    tokens = F.linear(F.layer_norm(x, (8,), eps=1e-6) * (1 + scale) + shift, head.linear.weight, head.linear.bias)
+    out = head(x, Grid(1, 2, 2), c)
+    torch.testing.assert_close(out[0, :, 0, 0, 0], tokens[0, 0, :3])  # token (0, 0), pixel (0, 0): channels first
+
+
+def test_latte_t2v_lavita_cross_attends_in_spatial_blocks_only_and_reads_tokens():
+    model = LAVITA(**T2V)
+    assert model.text_inputs == ("tokens",)
+    kinds = {key: block.cross_attn is not None for key, block in model.blocks.items()}
+    assert kinds == {"0": True, "1": False, "2": True, "3": False}
+    assert type(model.blocks["0"].norm_cross).__name__ == "Identity"  # PixArt-α: no norm before cross-attention
+    assert model.final_layer.scale_shift_table is not None and model.final_layer.adaLN_modulation is None
+    assert torch.equal(model.blocks["0"].cross_attn.proj.weight, torch.zeros(16, 16))  # starts as a no-op
+    x, t = torch.randn(2, 4, 3, 4, 4), torch.tensor([1, 500])
+    with pytest.raises(ValueError, match="per-token text"):
+        model(x, t)
+    assert model(x, t, text=torch.randn(2, 5, 12)).shape == (2, 8, 3, 4, 4)
+
+
+def test_latte_text_projection_conditions_the_blocks_but_not_the_head():
+    base = dict(preset=None, depth=2, dim=16, num_heads=2, patch_size=2, input_size=(2, 4, 4), in_channels=4,
+                text_dim=6, text_pooled=False)
+    pooled = _randomize(LAVITA(**base, latte_text="pooled"))
+    assert pooled.text_inputs == ("pooled",) and pooled.latte_text_embed.linear.in_features == 6
+    tokens = LAVITA(**base, latte_text="tokens", text_length=3)
+    assert tokens.text_inputs == ("tokens",) and tokens.latte_text_embed.linear.in_features == 18
+    x, t, e = torch.randn(1, 4, 2, 4, 4), torch.tensor([10]), torch.randn(1, 6)
+    seen = {}
+    pooled.final_layer.register_forward_pre_hook(lambda m, args: seen.update(head=args[2]))
+    pooled.conditioning.register_forward_pre_hook(lambda m, args: seen.update(blocks=args[0]))
+    pooled(x, t, text_pooled=e)
+    c = pooled.t_embedder(t)
+    torch.testing.assert_close(seen["head"], c)
+    torch.testing.assert_close(seen["blocks"], c + F.linear(F.silu(e), pooled.latte_text_embed.linear.weight,
+                                                             pooled.latte_text_embed.linear.bias))
+    with pytest.raises(ValueError, match="text_pooled=False"):
+        LAVITA(**{**base, "text_pooled": True}, latte_text="pooled")
