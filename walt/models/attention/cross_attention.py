@@ -11,30 +11,23 @@ import torch
 from torch import Tensor, nn
 
 from registry import ATTENTIONS
+from walt.models.attention.heads import MultiHeadAttention
 from walt.models.attention.kernel import (WindowSpec, attention, check_window, resolve_window, window_merge,
                                          window_partition)
 from walt.models.grid import Grid
 
 
 @ATTENTIONS.register_module()
-class WindowCrossAttention(nn.Module):
+class WindowCrossAttention(MultiHeadAttention):
     """W.A.L.T §4.3 cross-attention inside ``(wt, wh, ww)`` windows (default spatial 1×16×16) with key/value
     ``concat(window tokens, text tokens)``; text padding (``context_mask`` False) is never attended."""
 
     def __init__(self, dim: int, num_heads: int, window: WindowSpec = (1, 16, 16), qk_norm: bool = True,
                  qkv_bias: bool = True):
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"WindowCrossAttention: dim={dim} is not divisible by num_heads={num_heads}")
-        self.dim, self.num_heads, self.head_dim = dim, num_heads, dim // num_heads
-        self.window = tuple(window)
-        if len(self.window) != 3:
-            raise ValueError(f"WindowCrossAttention: window must have 3 entries (t, h, w), got {self.window}")
+        super().__init__(dim, num_heads, window)
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
-        self.q_norm = nn.LayerNorm(self.head_dim, eps=1e-6) if qk_norm else nn.Identity()
-        self.k_norm = nn.LayerNorm(self.head_dim, eps=1e-6) if qk_norm else nn.Identity()
-        self.proj = nn.Linear(dim, dim)
+        self.add_qk_norm_and_proj(qk_norm)
 
     def forward(self, x: Tensor, grid: Grid, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
         """``x`` ``(B, N, D)`` on ``grid``; ``context`` ``(B, L, D)`` text tokens already projected to ``D``;
