@@ -12,6 +12,6 @@ _base_ = [
 ]
 model = dict(backbone=dict(frame_prediction=True), frame_prediction_prob=1.0, cond_dropout_prob=0.0,
              video_size=(17, 128, 128), latent_norm=dict(stats="data/kinetics600_latents/latent_stats.json"))
-data = dict(batch_size=256)
+data = dict(batch_size=256)   # the global batch; data.micro_batch_size: what fits one device
 optimizer = dict(lr=5e-4)
 max_steps = 60000
