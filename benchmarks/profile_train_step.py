@@ -1,8 +1,9 @@
 """Where a training step of ``benchmarks/train_step.py`` spends its time: ``torch.profiler`` over one step (forward +
 backward + AdamW) of one contender after a warm-up step, top operators by self CPU time, and optionally by the memory
 they allocate (``--memory``); and the activation memory of the step, exactly: the bytes of the tensors autograd saves
-for the backward (parameters excluded), which unlike peak RSS does not depend on the allocator. Run it for walt and for a peer, natively and under ``source scripts/avx2_env.sh``,
-and compare the tables (docs/benchmarks.md records them).
+for the backward (parameters excluded), which unlike peak RSS does not depend on the allocator. Run it for walt and
+for a peer, natively and under ``source scripts/avx2_env.sh``, and compare the tables (docs/benchmarks.md records
+them).
 
 Example::
 
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the transformer blocks first")
     args = parser.parse_args(argv)
     if args.impl not in train_step.CONTENDERS[args.model]:
-        parser.error(f"--impl {args.impl!r}: {args.model} contenders are {', '.join(train_step.CONTENDERS[args.model])}")
+        known = ", ".join(train_step.CONTENDERS[args.model])
+        parser.error(f"--impl {args.impl!r}: {args.model} contenders are {known}")
 
     harness.print_hardware()
     prec = harness.precisions([args.precision])[0]
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table.table(sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=48))
     if args.memory:
         print(table.table(sort_by="self_cpu_memory_usage", row_limit=args.rows, max_name_column_width=48))
-    print(f"profile_train_step: {args.model} {args.impl} {prec.name}, {activations:.0f} MiB saved activations, top ops: "
+    print(f"profile_train_step: {args.model} {args.impl} {prec.name}, {activations:.0f} MiB saved activations, "
+          "top ops: "
           + ", ".join(f"{e.key} {e.self_cpu_time_total / 1e6:.2f}s"
                       for e in sorted(table, key=lambda e: -e.self_cpu_time_total)[:6]))
 

@@ -111,7 +111,8 @@ def main() -> None:
 
     harness.print_hardware()
     precs = [p.name for p in harness.precisions(args.precision)]
-    print(f"W.A.L.T-L block d={DIM}, {HEADS} heads, 5x16x16 tokens, batch {args.batch}, fwd+bwd, median of {args.iters}")
+    print(f"W.A.L.T-L block d={DIM}, {HEADS} heads, 5x16x16 tokens, batch {args.batch}, fwd+bwd, "
+          f"median of {args.iters}")
     results = {}
     for dtype in precs:
         seconds = harness.interleaved_medians({kind: block_step(kind, dtype, args.batch) for kind in ATTN}, args.iters)

@@ -1,8 +1,8 @@
 """A W.A.L.T denoiser written the straightforward way, as the peer of walt's ``WALT`` in ``benchmarks/train_step.py``.
 Not part of walt.
 
-W.A.L.T has no public code, so the peer is W.A.L.T §4.2–4.3 written in the style of the public DiT / Latte / Swin code
-a researcher would start from:
+W.A.L.T has no public code, so the peer is W.A.L.T §4.2–4.3 written in the style of the public DiT / Latte / Swin
+code a researcher would start from:
 
 * per-frame patchify (timm ``PatchEmbed`` on ``(b t) c h w``), learned spatial + temporal position tables;
 * every block partitions its (modulated) tokens into windows with an ``einops.rearrange``, runs a Swin-style window
@@ -127,8 +127,9 @@ class WALTReference(nn.Module):
 
 def load_walt_state_dict(model: WALTReference, sd: dict[str, Tensor]) -> None:
     """Load a walt ``WALT`` (AdaLN-LoRA with ``lora_every_layer``, patch 1) state dict into ``model``."""
-    mine = {"x_embedder.proj.weight": sd["patch_embed.proj.weight"], "x_embedder.proj.bias": sd["patch_embed.proj.bias"],
-            "pos_spatial": sd["pos_embed.spatial"], "pos_temporal": sd["pos_embed.temporal"],
+    mine = {"x_embedder.proj.weight": sd["patch_embed.proj.weight"],
+            "x_embedder.proj.bias": sd["patch_embed.proj.bias"], "pos_spatial": sd["pos_embed.spatial"],
+            "pos_temporal": sd["pos_embed.temporal"],
             "y_embedder.weight": sd["y_embedder.embedding_table.weight"]}
     for key, value in sd.items():
         if key.startswith(("t_embedder.", "final_layer.")):
