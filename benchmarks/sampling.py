@@ -19,6 +19,7 @@ import time
 
 import torch
 
+import harness
 from registry import MODELS
 
 DEMO = dict(
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=5, help="timed DDIM-50 runs per setting (median reported)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args(argv)
+    harness.print_hardware()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = MODELS.build(DEMO).eval()
