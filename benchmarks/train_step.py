@@ -61,9 +61,9 @@ def _nonzero(model: nn.Module) -> nn.Module:
 
 def walt_lavita() -> nn.Module:
     torch.manual_seed(0)
-    b, c, t, h, _ = LAVITA_BATCH
+    _, c, t, h, w = LAVITA_BATCH
     return _nonzero(BACKBONES.build(dict(type="LAVITA", preset="LAVITA-S/2", variant=2, in_channels=c,
-                                         num_frames=t, input_size=h)))
+                                         input_size=(t, h, w))))
 
 
 def walt_layer_pair() -> nn.Module:

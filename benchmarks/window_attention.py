@@ -30,7 +30,8 @@ import time
 import torch
 
 import harness
-from registry import ATTENTIONS, BLOCKS
+from registry import ATTENTIONS
+from walt.models.blocks.transformer_block import TransformerBlock
 from walt.models.grid import Grid
 
 DIM, HEADS = 1024, 16
@@ -44,7 +45,7 @@ def block_step(kind: str, dtype: str, batch: int):
     """A closure running one W.A.L.T-L block forward + backward with ``kind`` self-attention."""
     grid = Grid(5, 16, 16)
     attn = dict(ATTN[kind], input_grid=tuple(grid))
-    block = BLOCKS.build(dict(type="TransformerBlock", dim=DIM, num_heads=HEADS, attention=attn))
+    block = TransformerBlock(DIM, HEADS, attention=attn)
     x = torch.randn(batch, grid.numel, DIM, requires_grad=True)
     mod = 0.1 * torch.randn(batch, 6, DIM)
 
