@@ -51,7 +51,7 @@ def test_dropped_text_can_be_the_empty_prompt_under_the_prompts_mask():
     encoder = PromptLengthEncoder()
     text = encoder(["a red fox", "snow"])
     null = encoder([""])
-    dropped = Conditions(text=text, text_inputs=("tokens",)).dropped(torch.tensor([True, False]), None, null).text
+    dropped = Conditions(text=text, text_inputs=("tokens",)).dropped(torch.tensor([True, False]), None, null_text=null).text
     assert torch.equal(dropped["tokens"][0], null["tokens"][0]) and torch.equal(dropped["tokens"][1], text["tokens"][1])
     assert torch.equal(dropped["mask"], text["mask"])  # LattePipeline: the negative prompt cut to the prompt's length
     zeros = Conditions(text=text, text_inputs=("tokens",)).dropped(torch.tensor([True, False]), None).text

@@ -29,7 +29,8 @@ from safetensors.torch import save_file
 
 from walt.engine.config import apply_cfg_options, load_config, parse_cfg_options
 from walt.engine.errors import CheckpointError, WaltError
-from walt.engine.loading import check_trained_layout, is_trainer_checkpoint, load_public_weights, read_any_checkpoint
+from walt.engine.loading import (check_trained_layout, is_trainer_checkpoint, load_public_weights, read_any_checkpoint,
+                                 saved_model_config)
 from walt.models.convert import (LayoutError, dit_diffusers_config, dit_to_dit_diffusers, walt_to_diffusers_latte,
                                  walt_to_dit, walt_to_latte)
 from walt.models.generative.build import build_backbone
@@ -40,8 +41,10 @@ TARGETS = ("walt", "latte", "latte-diffusers", "dit", "dit-diffusers")
 def _config(args: argparse.Namespace, state: object) -> Config:
     if args.config:
         return load_config(args.config, args.cfg_options)
-    if is_trainer_checkpoint(state) and state.get("config"):
-        cfg = Config(state["config"])
+    saved = state.get("config") if is_trainer_checkpoint(state) else None
+    saved = saved_model_config(saved) if isinstance(saved, str) else saved  # read without running it
+    if saved and saved.get("model"):
+        cfg = Config(saved)
         apply_cfg_options(cfg, parse_cfg_options(args.cfg_options))
         return cfg
     raise CheckpointError(f"{args.input} has no embedded config: pass --config CONFIG (the model the weights are "
@@ -66,7 +69,7 @@ def _write(backbone: torch.nn.Module, cfg: Config, target: str, out: Path) -> in
     """Write ``backbone`` in the ``target`` layout to ``out``; returns the number of tensors."""
     if target == "walt":
         sd = {f"backbone.{k}": v for k, v in backbone.state_dict().items()}
-        torch.save(dict(model=sd, ema=sd, step=0, config=cfg.to_dict()), out)
+        torch.save(dict(model=sd, ema=sd, step=0, config=cfg.pretty_text), out)
         return len(sd)
     if target in ("latte", "dit"):
         sd = walt_to_latte(backbone) if target == "latte" else walt_to_dit(backbone)

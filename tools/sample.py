@@ -121,14 +121,15 @@ def main(argv: list[str] | None = None) -> dict:
     sampler = sampler_config(args.sampler or defaults.get("sampler")
                              or type(model.diffusion.default_sampler(steps)).__name__, steps, args.eta, args.shift)
     name = sampler["type"]
-    kwargs = dict(y=torch.tensor(classes, device=args.device) if classes else None, prompts=prompts,
-                  steps=steps, cfg_scale=cfg_scale, sampler=sampler, generator=generator,
-                  progress=not args.no_progress)
+    y = torch.tensor(classes, device=args.device) if classes else None
+    if y is None and getattr(model, "num_classes", None) is not None:
+        # The random classes are drawn here, as model.sample would draw them (same generator, same draw), so that
+        # the chunks of --extend continue each video's class: one class for the whole video.
+        y = torch.randint(model.num_classes, (args.num,), generator=generator, device=args.device)
+    kwargs = dict(y=y, prompts=prompts, steps=steps, cfg_scale=cfg_scale, sampler=sampler,
+                  generator=generator, progress=not args.no_progress)
     videos = model.sample(args.num, **kwargs)
     if args.extend:
-        if kwargs["y"] is None and getattr(model, "num_classes", None) is not None:
-            kwargs["y"] = torch.randint(model.num_classes, (args.num,), generator=generator,
-                                        device=args.device)  # keep one class over all chunks
         videos = extend_video(model, videos, args.extend, args.num_observed, **kwargs)
     if args.upscale > 1:
         videos = videos.repeat_interleave(args.upscale, dim=-2).repeat_interleave(args.upscale, dim=-1)

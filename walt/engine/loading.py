@@ -4,6 +4,7 @@ from the keys, :mod:`walt.models.convert`). Used by ``tools/sample.py``, ``tools
 ``tools/eval.py``, ``benchmarks/demo_motion.py`` and the trainer's ``--load-from``."""
 from __future__ import annotations
 
+import ast
 import inspect
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from walt.models.convert import (LayoutError, detect_format, diffusers_folder, l
 from walt.models.generative.build import build_model
 
 __all__ = ["load_model", "resolve_checkpoint", "read_any_checkpoint", "is_trainer_checkpoint", "load_public_weights",
-           "check_trained_layout"]
+           "check_trained_layout", "saved_model_config"]
 
 # backbone keys that change what the weights mean without changing their shapes (checked against a checkpoint's
 # embedded config)
@@ -54,9 +55,10 @@ def is_trainer_checkpoint(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("model"), dict) and "step" in obj
 
 
-def check_trained_layout(saved: dict | None, cfg: Any, path: Path) -> None:
-    """The backbone layout a checkpoint was trained with (its embedded config) must be the config's: a variant-1
-    model's weights have the shapes of variant 2's."""
+def check_trained_layout(saved: str | dict | None, cfg: Any, path: Path) -> None:
+    """The backbone layout a checkpoint was trained with (its embedded config: the trainer's text, or a dict) must
+    be the config's: a variant-1 model's weights have the shapes of variant 2's."""
+    saved = saved_model_config(saved) if isinstance(saved, str) else saved
     if not saved or "backbone" not in (saved.get("model") or {}) or "backbone" not in cfg.model:
         return
     before, now = saved["model"]["backbone"], cfg.model.backbone
@@ -64,6 +66,28 @@ def check_trained_layout(saved: dict | None, cfg: Any, path: Path) -> None:
         if _stated(before, key) != _stated(now, key):
             raise CheckpointError(f"checkpoint {path} was trained with model.backbone.{key}={_stated(before, key)!r}, "
                                   f"the config has {_stated(now, key)!r}")
+
+
+def saved_model_config(text: str) -> dict:
+    """``{"model": ...}`` of a config stored as its text (``Config.pretty_text``), read without running it: only
+    literals and ``dict(...)`` calls are evaluated; ``{}`` when ``model`` is not such an expression."""
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["model"]:
+            try:
+                return {"model": _literal(node.value)}
+            except ValueError:
+                return {}
+    return {}
+
+
+def _literal(node: ast.expr) -> Any:
+    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "dict" and not node.args:
+        return {kw.arg: _literal(kw.value) for kw in node.keywords}
+    if isinstance(node, ast.List):
+        return [_literal(e) for e in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_literal(e) for e in node.elts)
+    return ast.literal_eval(node)
 
 
 def _stated(backbone: dict, key: str) -> Any:

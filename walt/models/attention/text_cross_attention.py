@@ -8,16 +8,16 @@ reads the un-normalized tokens (``pre_norm = False``: PixArt-α applies no Layer
 """
 from __future__ import annotations
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from registry import ATTENTIONS
-from walt.models.attention.cross_projections import CrossAttentionProjections
+from walt.models.attention.heads import MultiHeadAttention
 from walt.models.attention.kernel import attention
 from walt.models.grid import Grid
 
 
 @ATTENTIONS.register_module()
-class TextCrossAttention(CrossAttentionProjections):
+class TextCrossAttention(MultiHeadAttention):
     """PixArt-α / Latte T2V cross-attention: queries from the video tokens, keys and values from the text tokens.
     Text padding (``context_mask`` False) is never attended; a sample with no text token at all (a dropped
     condition) gets no update, where softmax over nothing would be undefined."""
@@ -25,7 +25,10 @@ class TextCrossAttention(CrossAttentionProjections):
     pre_norm = False
 
     def __init__(self, dim: int, num_heads: int, qk_norm: bool = False, qkv_bias: bool = True):
-        super().__init__(dim, num_heads, qk_norm, qkv_bias)
+        super().__init__(dim, num_heads, window=(None, None, None))  # text-only keys: the whole grid is one window
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
+        self.add_qk_norm_and_proj(qk_norm)
 
     def forward(self, x: Tensor, grid: Grid, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
         """``x`` ``(B, N, D)``; ``context`` ``(B, L, D)`` text tokens already projected to ``D``; ``context_mask``

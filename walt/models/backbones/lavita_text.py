@@ -13,6 +13,7 @@ from __future__ import annotations
 from torch import nn
 
 from walt.models.blocks.mlp import Mlp
+from walt.models.conditioning.image_frames import ImageFrames
 from walt.models.embeddings.latte_text_embed import LatteTextEmbed
 
 
@@ -37,3 +38,12 @@ def text_inputs(caption_projection: nn.Module | None, latte_text_embed: LatteTex
     tokens = caption_projection is not None or (latte_text_embed is not None and latte_text_embed.source == "tokens")
     pooled = latte_text_embed is not None and latte_text_embed.source == "pooled"
     return ("tokens",) * tokens + ("pooled",) * pooled
+
+
+def check_frame_text(frames: ImageFrames, caption_projection: nn.Module | None,
+                     latte_text_embed: LatteTextEmbed | None) -> None:
+    """Per-frame conditions of joint training (``image_frames.py``) reach the class and §4.4's pooled text only:
+    the released Latte models' text paths take one caption per sample (their image-joint text path is not public)."""
+    if caption_projection is not None or latte_text_embed is not None:
+        raise ValueError("LAVITA: per-frame conditions (frame_y / frame_text / frame_text_pooled) are not read by "
+                         "the cross_attention / latte_text text paths; give image frames their sample's caption")

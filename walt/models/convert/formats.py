@@ -16,6 +16,7 @@ or a pipeline folder holding one under ``transformer/``. The layouts, by their k
 """
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,10 @@ def read_weights(path: str | Path) -> tuple[Any, dict | None]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
         return load_file(str(path)), None
-    return torch.load(path, map_location="cpu", weights_only=False), None
+    # weights only (no code from the file runs); the public Latte / DiT training scripts store their argparse
+    # Namespace beside the weights
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        return torch.load(path, map_location="cpu", weights_only=True), None
 
 
 def _read_folder(folder: Path) -> dict[str, Tensor]:

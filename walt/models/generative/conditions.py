@@ -4,7 +4,9 @@ sampling arguments, and their null versions for classifier-free guidance (W.A.L.
 Condition dropout (classifier-free guidance, Ho & Salimans 2022): labels → the null class ``num_classes``, text →
 zero tokens with an all-False mask and a zero pooled vector (``null_text="zeros"``), or the text encoder's encoding
 of the empty prompt attended over the prompt's own length (``null_text="empty_prompt"``: the negative prompt of
-diffusers' LattePipeline, which cuts the empty prompt's embedding to the prompt's token count).
+diffusers' LattePipeline, which cuts the empty prompt's embedding to the prompt's token count). In joint image–video
+training the image frames carry their own labels / text (``frame_y``, ``frame_text``; built by
+``frame_conditions.py``), dropped by draws of their own.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 # Backbone keyword inputs that carry a droppable condition (what guidance replaces by its null version).
-CONDITION_KEYS = ("y", "text", "text_mask", "text_pooled")
+CONDITION_KEYS = ("y", "text", "text_mask", "text_pooled", "frame_y", "frame_text", "frame_text_mask",
+                  "frame_text_pooled")
 TEXT_KEYS = ("tokens", "mask", "pooled")
 NULL_TEXTS = ("zeros", "empty_prompt")
 
@@ -23,40 +26,72 @@ NULL_TEXTS = ("zeros", "empty_prompt")
 @dataclass(frozen=True)
 class Conditions:
     """Class labels ``y`` ``(B,)`` and text ``dict(tokens (B, L, Dt), mask (B, L) bool, pooled (B, Dt))`` (each
-    ``None`` when the backbone does not use it), for a backbone reading ``text_inputs``."""
+    ``None`` when the backbone does not use it), for a backbone reading ``text_inputs``; in joint image–video
+    training also each frame's own ``frame_y`` ``(B, T)`` and ``frame_text`` (the same keys with ``(B, T)`` in
+    front), which the backbone reads at the image frames."""
 
     y: Tensor | None = None
     text: dict[str, Tensor] | None = None
     text_inputs: tuple[str, ...] = ()
+    frame_y: Tensor | None = None
+    frame_text: dict[str, Tensor] | None = None
 
     def kwargs(self) -> dict[str, Tensor]:
-        """The backbone's keyword inputs (``y``, ``text``, ``text_mask``, ``text_pooled``)."""
-        out: dict[str, Tensor] = {} if self.y is None else {"y": self.y}
-        if self.text is not None and "tokens" in self.text_inputs:
-            out.update(text=self.text["tokens"], text_mask=self.text["mask"])
-        if self.text is not None and "pooled" in self.text_inputs:
-            out["text_pooled"] = self.text["pooled"]
+        """The backbone's keyword inputs (``y``, ``text``, ``text_mask``, ``text_pooled`` and their ``frame_``
+        versions)."""
+        out: dict[str, Tensor] = {}
+        for prefix, y, text in (("", self.y, self.text), ("frame_", self.frame_y, self.frame_text)):
+            if y is not None:
+                out[f"{prefix}y"] = y
+            if text is not None and "tokens" in self.text_inputs:
+                out.update({f"{prefix}text": text["tokens"], f"{prefix}text_mask": text["mask"]})
+            if text is not None and "pooled" in self.text_inputs:
+                out[f"{prefix}text_pooled"] = text["pooled"]
         return out
 
-    def dropped(self, drop: Tensor, num_classes: int | None, null_text: dict[str, Tensor] | None = None) -> "Conditions":
-        """The null condition where ``drop`` ``(B,)`` is True, the condition itself elsewhere. ``null_text``: the
-        encoding of the empty prompt (one row, ``tokens`` ``(1, L, Dt)`` and ``pooled``), which replaces dropped text
-        under the prompt's own mask; zeros with an all-False mask without it."""
-        y, text = self.y, self.text
-        if y is not None:
-            y = torch.where(drop, torch.full_like(y, num_classes), y)
-        if text is not None and null_text is not None:
-            text = {k: v if k == "mask" else torch.where(drop.view(-1, *([1] * (v.dim() - 1))), null_text[k].to(v), v)
-                    for k, v in text.items()}
-        elif text is not None:
-            keep = ~drop
-            text = {k: (v & keep[:, None]) if k == "mask" else v * keep.view(-1, *([1] * (v.dim() - 1))).to(v.dtype)
-                    for k, v in text.items()}
-        return replace(self, y=y, text=text)
+    def dropped(self, drop: Tensor, num_classes: int | None, frame_drop: Tensor | None = None,
+                null_text: dict[str, Tensor] | None = None) -> "Conditions":
+        """The null condition where ``drop`` ``(B,)`` is True, the condition itself elsewhere; the per-frame
+        conditions follow ``frame_drop`` ``(B, T)`` (each image's own draw), or their sample's ``drop``.
+        ``null_text``: the encoding of the empty prompt (one row, ``tokens`` ``(1, L, Dt)`` and ``pooled``), which
+        replaces dropped text under the prompt's own mask; zeros with an all-False mask without it."""
+        if frame_drop is None and self.per_frame:
+            frames = self.frame_y if self.frame_y is not None else next(iter(self.frame_text.values()))
+            frame_drop = drop[:, None].expand(frames.shape[:2])
+        return replace(self, y=_null_labels(self.y, drop, num_classes), text=_null_text(self.text, drop, null_text),
+                       frame_y=_null_labels(self.frame_y, frame_drop, num_classes),
+                       frame_text=_null_text(self.frame_text, frame_drop, null_text))
 
     @property
     def empty(self) -> bool:
         return self.y is None and self.text is None
+
+    @property
+    def per_frame(self) -> bool:
+        """Whether image frames carry conditions of their own."""
+        return self.frame_y is not None or self.frame_text is not None
+
+
+def _null_labels(y: Tensor | None, drop: Tensor | None, num_classes: int | None) -> Tensor | None:
+    return y if y is None else torch.where(drop, torch.full_like(y, num_classes), y)
+
+
+def _null_text(text: dict[str, Tensor] | None, drop: Tensor | None,
+               null_text: dict[str, Tensor] | None = None) -> dict[str, Tensor] | None:
+    """Where ``drop`` (the leading dims of every entry) is True: ``null_text``'s tokens / pooled vector under the
+    prompt's own mask, or zero tokens / pooled vector and an all-False mask without it."""
+    if text is None:
+        return None
+    if null_text is not None:
+        return {k: v if k == "mask" else torch.where(_trailing(drop, v), null_text[k].to(v), v) for k, v in text.items()}
+    keep = ~drop
+    return {k: (v & _trailing(keep, v)) if k == "mask" else v * _trailing(keep, v).to(v.dtype)
+            for k, v in text.items()}
+
+
+def _trailing(keep: Tensor, value: Tensor) -> Tensor:
+    """``keep`` viewed with singleton dims to broadcast against ``value``."""
+    return keep.view(*keep.shape, *([1] * (value.dim() - keep.dim())))
 
 
 def labels_from(batch: dict, b: int, num_classes: int | None, device: torch.device) -> Tensor | None:
