@@ -1,9 +1,12 @@
 # LAVITA text-to-video (lavita.md §4.4: WebVid-2M + ~6.4M LAION images, FVD 378.20, FID 47.72): LAVITA-XL/2 with
 # the SD1.4 CLIP text encoder (open_clip ViT-L-14, QuickGELU, OpenAI weights from a local file); the pooled output
 # (d = 768) is added to the timestep embedding like a label (§4.4: "texts play the same role as the timesteps or
-# labels"). Text dropout 0.1 for classifier-free guidance (our choice). Joint training with images appended as
-# in LAVITA+IMG; LAION images as extra frames need a text–image dataset, so the appended frames here are WebVid
-# frames (JointAppendedFrames). 16 frames at 256², interval 3, AdamW constant lr 1e-4 (§4.1).
+# labels"), through one Linear, for the blocks and the output layer alike. The public Latte image-joint code
+# (latte_img.py) projects a 1024-d pooled embedding with SiLU → Linear into the blocks only: backbone
+# latte_text="pooled", text_pooled=False (what its checkpoints load into, walt/models/convert/latte.py).
+# Text dropout 0.1 for classifier-free guidance (our choice). Joint training with images appended as in LAVITA+IMG;
+# LAION images as extra frames need a text–image dataset, so the appended frames here are WebVid frames
+# (JointAppendedFrames). 16 frames at 256², interval 3, AdamW constant lr 1e-4 (§4.1).
 _base_ = [
     "./_base_/models/lavita_xl.py",
     "./_base_/data/text_video.py",

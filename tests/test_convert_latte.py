@@ -46,10 +46,12 @@ def _official_from(model, frames=4):
     return out
 
 
-def _latte_reference(sd, x, t, y=None, text=None, num_images=0, heads=4, p=2):
+def _latte_reference(sd, x, t, y=None, text=None, num_images=0, y_image=None, heads=4, p=2):
     """A Latte forward pass written directly on the official state dict, (B, C, F, H, W) → (B, 2C, F, H, W):
     ``y`` class labels (extras=2), ``text`` tokens flattened into text_embedding_projection (extras=78, latte.py),
-    the last ``num_images`` frames independent images that skip the temporal blocks (latte_img.py)."""
+    the last ``num_images`` frames independent images that skip the temporal blocks (latte_img.py), each under its
+    own label ``y_image`` (B, num_images) in the spatial blocks and the final layer when given (the clip's ``y``
+    otherwise); the temporal blocks take ``t + y``."""
     b, c, f, h, w = x.shape
     lin = lambda z, name: F.linear(z, sd[name + ".weight"], sd[name + ".bias"])  # noqa: E731
     z = F.conv2d(x.transpose(1, 2).reshape(b * f, c, h, w), sd["x_embedder.proj.weight"], sd["x_embedder.proj.bias"],
@@ -59,9 +61,16 @@ def _latte_reference(sd, x, t, y=None, text=None, num_images=0, heads=4, p=2):
     args = t.float()[:, None] * freqs
     temb = torch.cat([torch.cos(args), torch.sin(args)], -1)
     c_head = lin(F.silu(lin(temb, "t_embedder.mlp.0")), "t_embedder.mlp.2")
+    c_frames = c_head[:, None].expand(b, f, -1)  # per frame: spatial blocks and final layer
     if y is not None:
-        c_head = c_head + sd["y_embedder.embedding_table.weight"][y]
-    c_blocks = c_head if text is None else c_head + lin(F.silu(text.flatten(1)), "text_embedding_projection.1")
+        table = sd["y_embedder.embedding_table.weight"]
+        labels = y[:, None].expand(b, f)
+        if y_image is not None:
+            labels = torch.cat([labels[:, :f - num_images], y_image], 1)
+        c_head, c_frames = c_head + table[y], c_frames + table[labels]
+    c_text = 0 if text is None else lin(F.silu(text.flatten(1)), "text_embedding_projection.1")
+    c_blocks = c_head + c_text
+    c_spatial = (c_frames if text is None else c_frames + c_text[:, None]).reshape(b * f, -1)
     s, d, fv = z.shape[1], z.shape[2], f - num_images
 
     def block(z, i, cond):
@@ -75,14 +84,14 @@ def _latte_reference(sd, x, t, y=None, text=None, num_images=0, heads=4, p=2):
         return z + gate2[:, None] * mlp
 
     for i in range(0, 4, 2):
-        z = block(z, i, c_blocks.repeat_interleave(f, 0))
+        z = block(z, i, c_spatial)
         z = z.view(b, f, s, d).transpose(1, 2).reshape(b * s, f, d)
         video, images = z[:, :fv], z[:, fv:]
         if i == 0:
             video = video + sd["temp_embed"]
         video = block(video, i + 1, c_blocks.repeat_interleave(s, 0))
         z = torch.cat([video, images], dim=1).view(b, s, f, d).transpose(1, 2).reshape(b * f, s, d)
-    shift, scale = lin(F.silu(c_head.repeat_interleave(f, 0)), "final_layer.adaLN_modulation.1").chunk(2, -1)
+    shift, scale = lin(F.silu(c_frames.reshape(b * f, -1)), "final_layer.adaLN_modulation.1").chunk(2, -1)
     z = lin(F.layer_norm(z, (d,), eps=1e-6) * (1 + scale[:, None]) + shift[:, None], "final_layer.linear")
     hp, wp, co = h // p, w // p, z.shape[-1] // (p * p)
     z = z.view(b, f, hp, wp, p, p, co).permute(0, 6, 1, 2, 4, 3, 5)
@@ -142,6 +151,23 @@ def test_image_joint_checkpoint_matches_latte_img_with_appended_image_frames():
     y = torch.tensor([0, 3])
     torch.testing.assert_close(model(x, T, y=y, image_mask=image_mask),
                                _latte_reference(official, x, T, y=y, num_images=2), rtol=1e-4, atol=1e-5)
+
+
+def test_image_joint_checkpoint_conditions_each_appended_image_on_its_own_label():
+    """latte_img.py in training: every appended image takes its own class (``y_image``) in the spatial blocks and
+    the final layer; walt's per-frame labels (``frame_y``, conditioning/image_frames.py) give the same output."""
+    official = _official_from(_random_model())
+    model = LAVITA(**CFG).eval()
+    _load(model, official)
+    x = torch.randn(2, 4, 6, 8, 8, generator=torch.Generator().manual_seed(4))
+    y, y_image = torch.tensor([1, 3]), torch.tensor([[2, 0], [3, 4]])
+    image_mask = (torch.arange(6) >= 4).expand(2, 6)
+    out = model(x, T, y=y, image_mask=image_mask, frame_y=torch.cat([y[:, None].expand(2, 4), y_image], 1))
+    torch.testing.assert_close(out, _latte_reference(official, x, T, y=y, num_images=2, y_image=y_image),
+                               rtol=1e-4, atol=1e-5)
+    clip_label = _latte_reference(official, x, T, y=y, num_images=2)  # the images under their clip's label
+    differs = (out - clip_label).abs().amax(dim=(1, 3, 4)) > 1e-3  # (B, F)
+    assert differs.tolist() == [[False] * 4 + [True, True], [False] * 4 + [False, True]]  # y_image[1, 0] = y[1]
 
 
 def test_text_projection_source_must_match_the_checkpoint_kind():

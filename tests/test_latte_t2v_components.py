@@ -98,3 +98,22 @@ def test_latte_text_projection_conditions_the_blocks_but_not_the_head():
                                                              pooled.latte_text_embed.linear.bias))
     with pytest.raises(ValueError, match="text_pooled=False"):
         LAVITA(**{**base, "text_pooled": True}, latte_text="pooled")
+
+
+def test_adaln_single_image_frames_take_their_own_label_in_blocks_and_table_head():
+    """Joint training (image_frames.py) with adaLN-single: an appended image skips the temporal blocks, so under
+    its own label it equals the same frame computed with that label as the sample's."""
+    model = _randomize(LAVITA(**{**T2V, "cross_attention": None, "text_dim": None, "num_classes": 5})).eval()
+    x, t = torch.randn(2, 4, 3, 4, 4), torch.tensor([9, 400])
+    image_mask = torch.tensor([[False, False, True]] * 2)
+    y, own = torch.tensor([0, 1]), torch.tensor([3, 4])
+    out = model(x, t, y=y, image_mask=image_mask, frame_y=torch.stack([y, y, own], 1))
+    torch.testing.assert_close(out[:, :, 2], model(x, t, y=own, image_mask=image_mask)[:, :, 2], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out[:, :, :2], model(x, t, y=y, image_mask=image_mask)[:, :, :2], rtol=1e-5, atol=1e-5)
+
+
+def test_per_frame_conditions_are_refused_by_the_released_latte_text_paths():
+    model = LAVITA(**T2V)
+    with pytest.raises(ValueError, match="per-frame conditions"):
+        model(torch.randn(1, 4, 3, 4, 4), torch.tensor([5]), text=torch.randn(1, 2, 12),
+              image_mask=torch.tensor([[False, False, True]]), frame_text=torch.randn(1, 3, 2, 12))

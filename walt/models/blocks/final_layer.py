@@ -32,7 +32,7 @@ class FinalLayer(nn.Module):
             shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)
             h = modulate(h, shift, scale)
         elif self.scale_shift_table is not None:
-            shift, scale = (self.scale_shift_table[None] + c[:, None]).unbind(1)
+            shift, scale = (self.scale_shift_table + c.unsqueeze(-2)).unbind(-2)
             h = modulate(h, shift, scale)
         return unpatchify(self.linear(h), grid, self.patch_size, self.out_channels)
 
