@@ -11,7 +11,7 @@ from registry import MODELS, TEXT_ENCODERS
 from walt.diffusion.respacing import space_timesteps
 from walt.engine.config import load_config
 from walt.engine.errors import CheckpointError
-from walt.engine.loading import check_trained_layout
+from walt.engine.loading import check_trained_layout, saved_model_config
 from walt.models.generative.conditions import Conditions
 from walt.models.text_encoders.base import FrozenTextEncoder
 
@@ -97,3 +97,13 @@ def test_a_walt_checkpoint_of_another_variant_is_refused():
         check_trained_layout(trained, cfg, Path("ckpt.pth"))
     trained["model"]["backbone"].pop("variant")  # stated nowhere: the class default, 2
     check_trained_layout(trained, cfg, Path("ckpt.pth"))
+
+
+def test_the_trainers_config_text_is_checked_without_running_it():
+    cfg = load_config(ROOT / "configs/lavita_ffs.py")
+    variant1 = load_config(ROOT / "configs/lavita_ffs.py", ["model.backbone.variant=1"])
+    assert saved_model_config(variant1.pretty_text)["model"]["backbone"] == variant1.to_dict()["model"]["backbone"]
+    with pytest.raises(CheckpointError, match="trained with model.backbone.variant=1, the config has 2"):
+        check_trained_layout(variant1.pretty_text, cfg, Path("ckpt.pth"))
+    # anything but literals and dict(...) is not evaluated: such a model entry is not read at all
+    assert saved_model_config("import os\nmodel = dict(type=os.getcwd())\n") == {}
