@@ -76,7 +76,8 @@ def _latte_reference(sd, x, t, y=None, text=None, num_images=0, y_image=None, he
     def block(z, i, cond):
         shift1, scale1, gate1, shift2, scale2, gate2 = lin(F.silu(cond), f"blocks.{i}.adaLN_modulation.1").chunk(6, -1)
         n = F.layer_norm(z, (d,), eps=1e-6) * (1 + scale1[:, None]) + shift1[:, None]
-        q, k, v = lin(n, f"blocks.{i}.attn.qkv").view(z.shape[0], z.shape[1], 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+        qkv = lin(n, f"blocks.{i}.attn.qkv").view(z.shape[0], z.shape[1], 3, heads, d // heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
         a = ((q @ k.transpose(-1, -2)) / math.sqrt(d // heads)).softmax(-1) @ v
         z = z + gate1[:, None] * lin(a.transpose(1, 2).reshape(z.shape), f"blocks.{i}.attn.proj")
         n = F.layer_norm(z, (d,), eps=1e-6) * (1 + scale2[:, None]) + shift2[:, None]

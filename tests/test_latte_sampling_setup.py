@@ -51,10 +51,11 @@ def test_dropped_text_can_be_the_empty_prompt_under_the_prompts_mask():
     encoder = PromptLengthEncoder()
     text = encoder(["a red fox", "snow"])
     null = encoder([""])
-    dropped = Conditions(text=text, text_inputs=("tokens",)).dropped(torch.tensor([True, False]), None, null_text=null).text
+    cond = Conditions(text=text, text_inputs=("tokens",))
+    dropped = cond.dropped(torch.tensor([True, False]), None, null_text=null).text
     assert torch.equal(dropped["tokens"][0], null["tokens"][0]) and torch.equal(dropped["tokens"][1], text["tokens"][1])
     assert torch.equal(dropped["mask"], text["mask"])  # LattePipeline: the negative prompt cut to the prompt's length
-    zeros = Conditions(text=text, text_inputs=("tokens",)).dropped(torch.tensor([True, False]), None).text
+    zeros = cond.dropped(torch.tensor([True, False]), None).text
     assert not zeros["mask"][0].any() and torch.equal(zeros["tokens"][0], torch.zeros(5, 6))
 
 
@@ -85,7 +86,8 @@ def test_guided_sampling_uses_the_empty_prompt_as_null_text():
     ("latte_t2v", dict(type="DDIM", spacing="leading"), 50, 7.5)])
 def test_pretrained_configs_state_the_public_sampling_setup(name, sampler, steps, cfg_scale):
     cfg = load_config(ROOT / f"configs/pretrained/{name}.py")
-    assert (cfg.sample.sampler, cfg.sample.steps, cfg.sample.cfg_scale, cfg.sample.fps) == (sampler, steps, cfg_scale, 8)
+    sample = cfg.sample
+    assert (sample.sampler, sample.steps, sample.cfg_scale, sample.fps) == (sampler, steps, cfg_scale, 8)
     assert cfg.model.diffusion.learn_sigma and cfg.model.autoencoder.type == "SDVAE"
 
 
