@@ -211,3 +211,12 @@ def test_image_mode_takes_the_spatial_blocks_of_a_video_checkpoint_and_says_so()
     assert not report.fresh and report.unused["temp_embed"] == "image-mode model: no temporal position"
     assert report.unused["blocks.3.adaLN_modulation.1.weight"] == "not in this model"
     torch.testing.assert_close(image.conditioning.weight[1], official["blocks.2.adaLN_modulation.1.weight"])
+
+
+def test_a_spatial_attention_with_another_window_is_refused():
+    """Windows within a frame keep the keys of Latte's spatial attention; the layout check reads the window."""
+    model = _random_model()
+    model.blocks["2"].attn.window = (1, 2, 2)
+    with pytest.raises(LayoutError, match=r"attention='spatial/temporal'.*block 2: SpatialAttention with window "
+                                          r"\(1, 2, 2\)"):
+        walt_to_latte(model)

@@ -30,10 +30,10 @@ from torch import Tensor, nn
 from walt.models.backbones.lavita import SPATIAL, TEMPORAL
 from walt.models.convert.common import Converted, LayoutError, row
 from walt.models.convert.latte import export_keys, map_keys
-from walt.models.convert.layout import require_layout
+from walt.models.convert.layout import LATTE_ATTENTION, require_layout
 
 DIT = dict(conditioning="SAdaLN", patch_embed="PatchEmbed", cross_attention=None, latte_text=None,
-           extra_inputs=False)
+           extra_inputs=False, attention=LATTE_ATTENTION)
 CLASS_NAME = "DiTTransformer2DModel"
 _BLOCK = re.compile(r"^blocks\.(\d+)\.")
 _EMBEDDERS = {"norm1.emb.timestep_embedder.linear_1.": "t_embedder.mlp.0.",

@@ -23,11 +23,11 @@ import torch
 from torch import Tensor, nn
 
 from walt.models.convert.common import Converted, LayoutError, row, shape
-from walt.models.convert.layout import require_layout
+from walt.models.convert.layout import LATTE_ATTENTION, require_layout
 from walt.models.embeddings.sincos_pos_embed import sincos_1d, sincos_2d
 
 LATTE = dict(variant=2, conditioning="SAdaLN", patch_embed="PatchEmbed", temporal_position="abs",
-             cross_attention=None, text_pooled=False, extra_inputs=False)
+             cross_attention=None, text_pooled=False, extra_inputs=False, attention=LATTE_ATTENTION)
 _RENAMES = (("x_embedder.", "patch_embed."), ("text_embedding_projection.1.", "latte_text_embed.linear."))
 _ADALN = re.compile(r"^blocks\.(\d+)\.adaLN_modulation\.1\.(weight|bias)$")
 _TEMPORAL_TABLE = ("temp_embed", "time_embed")

@@ -24,10 +24,11 @@ from torch import Tensor, nn
 
 from walt.models.convert.common import Converted, LayoutError, row, shape
 from walt.models.convert.latte import fixed_table
-from walt.models.convert.layout import require_layout
+from walt.models.convert.layout import LATTE_ATTENTION, require_layout
 
 LATTE_T2V = dict(variant=2, conditioning="AdaLNSingle", patch_embed="PatchEmbed", temporal_position="abs",
-                 cross_attention="TextCrossAttention", latte_text=None, text_pooled=False, extra_inputs=False)
+                 cross_attention="TextCrossAttention", latte_text=None, text_pooled=False, extra_inputs=False,
+                 attention=LATTE_ATTENTION)
 CLASS_NAME = "LatteTransformer3DModel"
 _BLOCK = re.compile(r"^(transformer_blocks|temporal_transformer_blocks)\.(\d+)\.(.+)$")
 _SHARED = {"pos_embed.proj.": "patch_embed.proj.", "adaln_single.emb.timestep_embedder.linear_1.": "t_embedder.mlp.0.",

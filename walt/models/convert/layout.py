@@ -6,10 +6,14 @@ from typing import Any
 
 from torch import nn
 
-from walt.models.backbones.lavita import LAVITA
+from walt.models.attention.lavita_attention import SPATIAL_WINDOW, TEMPORAL_WINDOW
+from walt.models.backbones.lavita import LAVITA, SPATIAL, TEMPORAL
 from walt.models.convert.common import LayoutError
 
 _CONDITIONING_NAMES = {"AdaLN": "SAdaLN"}  # the class behind both registered names; configs say SAdaLN for LAVITA
+_WINDOWS = {SPATIAL: SPATIAL_WINDOW, TEMPORAL: TEMPORAL_WINDOW}
+# the ``attention`` fact of a model whose spatial / temporal blocks attend within a frame / across frames, as Latte's
+LATTE_ATTENTION = "spatial/temporal"
 
 
 def layout_facts(model: nn.Module) -> dict[str, Any]:
@@ -23,7 +27,19 @@ def layout_facts(model: nn.Module) -> dict[str, Any]:
                 patch_embed=type(model.patch_embed).__name__, temporal_position=model.temporal_position,
                 temporal_blocks=model.temporal, cross_attention=cross,
                 latte_text=None if model.latte_text_embed is None else model.latte_text_embed.source,
-                text_pooled=model.text_pooled_proj is not None, extra_inputs=model.input_channels != model.in_channels)
+                text_pooled=model.text_pooled_proj is not None, extra_inputs=model.input_channels != model.in_channels,
+                attention=_attention(model))
+
+
+def _attention(model: LAVITA) -> str:
+    """:data:`LATTE_ATTENTION`, or the first spatial / temporal block whose self-attention has another window (a
+    window within a frame has the keys of Latte's spatial attention, but other outputs)."""
+    for key, block in model.blocks.items():
+        want = _WINDOWS.get(model.kinds[key])
+        window = getattr(block.attn, "window", None)
+        if want is not None and window != want:
+            return f"block {key}: {type(block.attn).__name__} with window {window}"
+    return LATTE_ATTENTION
 
 
 def require_layout(model: nn.Module, layout: str, **expected: Any) -> dict[str, Any]:
