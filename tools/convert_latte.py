@@ -9,7 +9,8 @@ Example::
 
     python tools/convert_latte.py ffs.pt work_dirs/latte_ffs.pth --config configs/pretrained/latte_ffs.py
     python tools/convert_latte.py work_dirs/lavita_ffs/latest.pth latte_ffs.pt --to latte
-    python tools/convert_latte.py t2v.pt latte_t2v_diffusers/ --to latte-diffusers --config configs/pretrained/latte_t2v.py
+    python tools/convert_latte.py t2v.pt latte_t2v_diffusers/ --to latte-diffusers \
+        --config configs/pretrained/latte_t2v.py
 
 ``--to walt`` writes a checkpoint ``{model, ema, step=0, config}`` that ``tools/sample.py --checkpoint`` and
 ``tools/train.py --load-from`` read; ``latte`` / ``dit`` a bare state dict (what Latte's / DiT's ``find_model``
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("input", help="weights to convert (file or diffusers folder)")
     parser.add_argument("output", help="where to write them (a folder for the diffusers layouts)")
     parser.add_argument("--to", choices=TARGETS, default="walt", help="target layout (default: walt)")
-    parser.add_argument("--config", help="the walt config of the model (default: the one embedded in a walt checkpoint)")
+    parser.add_argument("--config",
+                        help="the walt config of the model (default: the one embedded in a walt checkpoint)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     args = parser.parse_args(argv)
     try:

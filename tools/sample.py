@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     files = []
     for i, video in enumerate(videos.cpu()):
-        files += [write_video(out / f"sample_{i:03d}.mp4", video, fps), write_gif(out / f"sample_{i:03d}.gif", video, fps)]
+        files += [write_video(out / f"sample_{i:03d}.mp4", video, fps),
+                  write_gif(out / f"sample_{i:03d}.gif", video, fps)]
     if args.grid:
         grid = make_grid(videos.cpu())
         files += [write_video(out / "grid.mp4", grid, fps), write_gif(out / "grid.gif", grid, fps)]

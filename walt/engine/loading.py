@@ -144,9 +144,9 @@ def _load_trainer_state(model: nn.Module, state: dict, path: Path, config: str, 
 
 def load_public_weights(model: nn.Module, obj: Any, hf_config: dict | None, path: str | Path, strict: bool = True,
                         allow_unused: bool = False) -> dict:
-    """Load public (or bare walt) weights into ``model``'s backbone (or into ``model``, a backbone). ``strict``: nothing may be left at
-    initialization; unused checkpoint tensors are an error unless ``allow_unused``; what is left or unused is in
-    ``info["report"]`` either way."""
+    """Load public (or bare walt) weights into ``model``'s backbone (or into ``model``, a backbone). ``strict``:
+    nothing may be left at initialization; unused checkpoint tensors are an error unless ``allow_unused``; what is
+    left or unused is in ``info["report"]`` either way."""
     try:
         sd = state_dict_of(obj)
         fmt = detect_format(sd)

@@ -1,7 +1,8 @@
 """The pre-norm transformer block shared by both backbones (W.A.L.T §4.2–4.3, LAVITA App. A.2).
 
-``x ← x + α₁ · Attn(AdaLN(x; γ₁, β₁))``, optionally ``x ← x + CrossAttn(LN(x), text)`` (``x ← x + CrossAttn(x, text)``
-when the cross-attention's ``pre_norm`` is False, as in PixArt-α / the released Latte T2V), then
+``x ← x + α₁ · Attn(AdaLN(x; γ₁, β₁))``, optionally ``x ← x + CrossAttn(LN(x), text)``
+(``x ← x + CrossAttn(x, text)`` when the cross-attention's ``pre_norm`` is False, as in PixArt-α / the released
+Latte T2V), then
 ``x ← x + α₂ · MLP(AdaLN(x; γ₂, β₂))``. Which attention (full, SW, STW, LAVITA spatial/temporal/variant 4) is a
 config choice; the parent passes ``dim`` and ``num_heads``. Without modulation (LAVITA "all tokens") the norms are
 plain affine LayerNorms and there are no gates.

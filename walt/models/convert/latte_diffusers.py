@@ -119,7 +119,8 @@ def _check_config(config: dict[str, Any], model: nn.Module) -> None:
             raise LayoutError(f"diffusers Latte config {key}={config[key]}, but the model has {key}={value} "
                               f"(latent input {tuple(model.input_size)}, patch size {p})")
     if grid.h != grid.w:
-        raise LayoutError(f"diffusers Latte models are square (sample_size); the model's token grid is {grid.h}×{grid.w}")
+        raise LayoutError(f"diffusers Latte models are square (sample_size); the model's token grid is "
+                          f"{grid.h}×{grid.w}")
     if config.get("sample_size", 0) >= 128:
         raise LayoutError(f"diffusers Latte config sample_size={config['sample_size']} scales its sin-cos positions by "
                           f"1/{config['sample_size'] // 64}; walt's table uses integer positions")
@@ -130,7 +131,8 @@ def walt_to_diffusers_latte(model: nn.Module) -> tuple[dict[str, Tensor], dict[s
     (the released Latte T2V layout; refused otherwise)."""
     require_layout(model, "diffusers Latte", temporal_blocks=True, **LATTE_T2V)
     if model.num_classes is not None:
-        raise LayoutError(f"the diffusers Latte layout has no class labels; the model has num_classes={model.num_classes}")
+        raise LayoutError(f"the diffusers Latte layout has no class labels; the model has "
+                          f"num_classes={model.num_classes}")
     grid, p = model.input_grid, model.patch_size
     if grid.h != grid.w or grid.h * p >= 128:
         raise LayoutError(f"the diffusers Latte layout needs a square latent of side < 128; the model's is "

@@ -48,7 +48,8 @@ def require_layout(model: nn.Module, layout: str, **expected: Any) -> dict[str, 
     facts = layout_facts(model)
     wrong = {k: v for k, v in expected.items() if (facts[k] not in v if isinstance(v, tuple) else facts[k] != v)}
     if wrong:
-        want = ", ".join(f"{k}={' or '.join(map(repr, v)) if isinstance(v, tuple) else repr(v)}" for k, v in wrong.items())
+        want = ", ".join(f"{k}={' or '.join(map(repr, v)) if isinstance(v, tuple) else repr(v)}"
+                         for k, v in wrong.items())
         have = ", ".join(f"{k}={facts[k]!r}" for k in wrong)
         raise LayoutError(f"the {layout} layout expresses LAVITA with {want}; this model has {have}")
     return facts

@@ -83,7 +83,8 @@ def _null_text(text: dict[str, Tensor] | None, drop: Tensor | None,
     if text is None:
         return None
     if null_text is not None:
-        return {k: v if k == "mask" else torch.where(_trailing(drop, v), null_text[k].to(v), v) for k, v in text.items()}
+        return {k: v if k == "mask" else torch.where(_trailing(drop, v), null_text[k].to(v), v)
+                for k, v in text.items()}
     keep = ~drop
     return {k: (v & _trailing(keep, v)) if k == "mask" else v * _trailing(keep, v).to(v.dtype)
             for k, v in text.items()}
