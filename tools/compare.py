@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from walt.analysis.report import add_model_args, analyse, build_backbone
+from walt.engine.errors import WaltError
 
 
 def rows_for(specs: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -60,4 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (WaltError, ValueError, KeyError) as err:  # a config that cannot be built, e.g. a refused attention
+        sys.exit(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}")
