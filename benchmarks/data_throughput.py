@@ -28,6 +28,7 @@ import time
 import torch
 from mmengine import Config
 
+import harness
 from registry import BACKBONES, MODELS
 from walt.data.loader import build_dataloader
 
@@ -126,6 +127,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="timed training steps (alone and fed)")
     parser.add_argument("--step-time", type=float, default=None, help="seconds per training step (skip timing)")
     args = parser.parse_args()
+    harness.print_hardware()
 
     data = Config.fromfile(args.config or args.data_config).data
     with tempfile.TemporaryDirectory() as tmp:

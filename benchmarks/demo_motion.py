@@ -22,6 +22,7 @@ import torch
 from walt.data.demo_videos import CLASSES, motion_class
 from walt.data.video_io import read_video, to_uint8_frames
 from walt.engine.loading import load_model
+from walt.utils.hardware import describe
 
 
 def score(videos: list[np.ndarray], labels: list[int]) -> dict:
@@ -70,10 +71,12 @@ def main(argv: list[str] | None = None) -> dict:
     tic = time.time()
     with torch.no_grad():
         videos, labels, info = dataset_videos(args.data) if args.data else sampled_videos(args)
-    result = score(videos, labels) | dict(source=info, cfg_scale=args.cfg_scale, seconds=round(time.time() - tic, 1))
+    result = score(videos, labels) | dict(source=info, cfg_scale=args.cfg_scale, seconds=round(time.time() - tic, 1),
+                                          hardware=describe())
     if args.json:
         print(json.dumps(result))
         return result
+    print(result["hardware"])
     print(f"{'class':<10} {'correct':>8} {'static':>7}")
     for name, row in result["classes"].items():
         print(f"{name:<10} {row['correct']:>4}/{row['n']:<3} {row['static']:>7}")

@@ -20,37 +20,20 @@ long peak matmul much less, so the default-thread utilization then mostly measur
 
 Example::
 
-    python benchmarks/mfu.py                       # fp32 and bf16 autocast, depth 2, batch 2, ~1 min on 2 cores
-    python benchmarks/mfu.py --dtypes bf16 --threads 1
-    python benchmarks/mfu.py --dtypes bf16 --depth 4 --batch 1
+    python benchmarks/mfu.py                       # native precisions (fp32, + bf16 where native), ~1 min on 2 cores
+    python benchmarks/mfu.py --precision bf16 --threads 1
+    python benchmarks/mfu.py --precision fp32 --depth 4 --batch 1
 """
 from __future__ import annotations
 
 import argparse
-import time
-from contextlib import nullcontext
 
 import torch
 
+import harness
 from registry import BACKBONES
 
 WINDOW_TOKENS = {"spatial": 1 * 16 * 16, "spatiotemporal": 5 * 8 * 8}
-
-
-def _autocast(dtype: str):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bf16" else nullcontext()
-
-
-def _interleaved_medians(steps: dict, iters: int, warmup: int = 1) -> dict:
-    """Median seconds of each ``steps[name]()`` over ``iters`` interleaved rounds, after ``warmup`` rounds."""
-    times = {name: [] for name in steps}
-    for round_ in range(iters + warmup):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            if round_ >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
 
 
 def model_flops(depth: int, dim: int, tokens: int, in_channels: int, out_channels: int) -> float:
@@ -72,7 +55,8 @@ def peak_matmul(dtype: str, n: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    parser.add_argument("--precision", nargs="+", choices=harness.PRECISIONS, default=None,
+                        help="default: every precision this hardware runs natively")
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--iters", type=int, default=3, help="timed iterations (after 1 warm-up, 2 with --compile)")
@@ -87,6 +71,7 @@ def main() -> None:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    harness.print_hardware()
     torch.manual_seed(0)
     model = BACKBONES.build(dict(type="WALT", preset="WALT-L", depth=args.depth, in_channels=8,
                                  input_size=(5, 16, 16), num_classes=101, self_condition=True,
@@ -99,15 +84,17 @@ def main() -> None:
           f"{flops / 1e9:.1f} GFLOP per forward+backward")
 
     summary = []
-    for dtype in args.dtypes:
+    for prec in harness.precisions(args.precision):
+        dtype = prec.name
+
         def step():
             model.zero_grad(set_to_none=True)
-            with _autocast(dtype):
+            with prec.autocast():
                 out = model(x, t, y=y)
             out.float().square().mean().backward()
 
-        times = _interleaved_medians(dict(peak=peak_matmul(dtype, args.peak_size), model=step), args.iters,
-                                     warmup=2 if args.compile else 1)  # compiled: forward, then backward graphs
+        times = harness.interleaved_medians(dict(peak=peak_matmul(dtype, args.peak_size), model=step), args.iters,
+                                            warmup=2 if args.compile else 1)  # compiled: forward, then backward graphs
         seconds = times["model"]
         peak, achieved = 2 * args.peak_size**3 / times["peak"], flops / seconds
         print(f"  {dtype:4s}: matmul peak {peak / 1e9:7.1f} GFLOP/s | fwd+bwd {seconds * 1e3:7.1f} ms = "

@@ -19,12 +19,13 @@ import time
 
 import torch
 
+import harness
 from registry import MODELS
 
 DEMO = dict(
     type="LatentDiffusion", video_size=(5, 16, 16), cond_dropout_prob=0.1, frame_prediction_prob=0.2,
     autoencoder=dict(type="IdentityAutoencoder", latent_channels=3),
-    backbone=dict(type="WALT", depth=2, dim=32, num_heads=2, patch_size=2, in_channels=3, input_size=(5, 16, 16),
+    backbone=dict(type="WALT", depth=2, dim=32, num_heads=2, patch_size=2,
                   spatial_window=(1, 8, 8), spatiotemporal_window=(5, 4, 4), num_classes=101,
                   conditioning=dict(type="AdaLNLoRA", rank=2)))
 
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=5, help="timed DDIM-50 runs per setting (median reported)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args(argv)
+    harness.print_hardware()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = MODELS.build(DEMO).eval()

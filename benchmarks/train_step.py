@@ -1,199 +1,248 @@
-"""LAVITA training-step benchmark on CPU: walt's LAVITA vs a straightforward DiT/Latte-style reference.
+"""Training-step benchmark: walt's backbones against straightforward peers, same precision, same optimizer, one run.
 
-One step = forward + backward + AdamW update of LAVITA-S/2 (variant 2, S-AdaLN, learned sigma) on a batch of
-``2 × 4 × 16 × 32 × 32`` latents (16 frames of 256² video through the SD VAE). Ours: fused qkv, SDPA, bf16
-autocast (native bf16 matmuls where the CPU has them), fused AdamW. Reference (written below, same weights): einops
-``rearrange`` between spatial and temporal blocks, separate q/k/v linears, explicit ``softmax(q kᵀ/√d) v``, fp32,
-per-parameter AdamW. Each implementation runs in its own subprocess so that its peak RSS is its own; the outputs
-of the two models are compared in fp32 before timing.
+One step = forward + backward + AdamW update (``torch.optim.AdamW`` with its defaults for every contender: walt's
+trainer builds the same), MSE against a fixed target.
+
+* ``--model lavita``: LAVITA-S/2 (variant 2, S-AdaLN, learned sigma, unconditional) on a batch of 2 latent videos
+  of 16 × 4 × 32 × 32 (``(2, 4, 16, 32, 32)``: 16 frames of 256² video through the SD VAE). Peers: the public
+  Latte model restated in ``reference/latte.py`` with ``attention_mode='math'`` and ``'flash'`` (SDPA), loaded with
+  the same weights (outputs checked equal before timing); diffusers' ``LatteTransformer3DModel`` at the same size
+  (6 + 6 blocks, d = 384, 6 heads, patch 2; its own PixArt-style adaLN-single conditioning and weights).
+* ``--model walt``: one W.A.L.T-L layer pair (SW 1×16×16 + STW 5×8×8 block, d = 1024, 16 heads, AdaLN-LoRA r = 2,
+  qk-norm, relative position bias; patch embedding, class + timestep embedding and final layer included) on a batch
+  of 2 latents 8 × 5 × 16 × 16 with self-conditioning input. Peer: ``reference/walt_dit_style.py`` (the same
+  function written the DiT/Swin way), ``'math'`` and ``'flash'``, same weights.
+
+Every contender runs in a child process of its own (its peak RSS is its own), ``--rounds`` times in turn
+(A, B, C, A, B, C: machine load hits all alike); the reported time is the median over all timed steps. Ratios are
+against the faster attention mode of each peer. Precisions: by default every one the hardware runs natively (fp32,
+plus bf16 autocast where the CPU has bf16 hardware), resolved by the engine; ``--precision bf16`` on a CPU without
+it measures fp32 and says so.
 
 Example::
 
-    python benchmarks/train_step.py --steps 1 --warmup 1
-
-The machine it was written on is shared; CPU time per step (``time.process_time``) is reported beside wall time
-because it is far less sensitive to other processes than wall time.
+    python benchmarks/train_step.py                              # both models, native precisions, ~5 min on 2 cores
+    python benchmarks/train_step.py --model lavita --precision fp32 --steps 2 --rounds 1
+    source scripts/avx2_env.sh && python benchmarks/train_step.py   # as on an AVX2-only CPU
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import resource
-import subprocess
-import sys
+import os
 import time
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
+import harness
+from reference.latte import Latte
+from reference.walt_dit_style import WALTReference, load_walt_state_dict
+from registry import BACKBONES
+from walt.engine.optim import build_optimizer
 from walt.models.backbones.latte_convert import to_latte_state_dict
-from walt.models.backbones.lavita import LAVITA
 
-BATCH, CHANNELS, FRAMES, SIDE = 2, 4, 16, 32
-
-
-# --------------------------------------------------------------------------------- reference implementation
-class RefAttention(nn.Module):
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        self.heads = heads
-        self.q, self.k, self.v, self.proj = (nn.Linear(dim, dim) for _ in range(4))
-
-    def forward(self, x: Tensor) -> Tensor:
-        q, k, v = (rearrange(f(x), "b n (h d) -> b h n d", h=self.heads) for f in (self.q, self.k, self.v))
-        attn = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
-        return self.proj(rearrange(attn @ v, "b h n d -> b n (h d)"))
+LAVITA_BATCH = (2, 4, 16, 32, 32)
+WALT_BATCH = (2, 8, 5, 16, 16)
+CONTENDERS = {"lavita": ("walt", "latte-math", "latte-flash", "diffusers-latte"),
+              "walt": ("walt", "dit-style-math", "dit-style-flash")}
 
 
-class RefBlock(nn.Module):
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.attn = RefAttention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.fc1, self.fc2 = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
-
-    def forward(self, x: Tensor, c: Tensor) -> Tensor:
-        sh1, sc1, g1, sh2, sc2, g2 = self.adaLN_modulation(c).chunk(6, dim=1)
-        x = x + g1.unsqueeze(1) * self.attn(self.norm1(x) * (1 + sc1.unsqueeze(1)) + sh1.unsqueeze(1))
-        h = self.norm2(x) * (1 + sc2.unsqueeze(1)) + sh2.unsqueeze(1)
-        return x + g2.unsqueeze(1) * self.fc2(F.gelu(self.fc1(h), approximate="tanh"))
-
-
-class RefLatte(nn.Module):
-    """Latte (variant 2) as DiT writes it: per-frame tokens, rearranged for every temporal block."""
-
-    def __init__(self, depth: int, dim: int, heads: int, patch: int, channels: int, frames: int, side: int):
-        super().__init__()
-        self.patch, self.channels = patch, channels
-        self.x_embedder = nn.Conv2d(channels, dim, patch, stride=patch)
-        self.t_mlp = nn.Sequential(nn.Linear(256, dim), nn.SiLU(), nn.Linear(dim, dim))
-        self.register_buffer("pos_embed", torch.zeros(1, (side // patch) ** 2, dim))
-        self.register_buffer("temp_embed", torch.zeros(1, frames, dim))
-        self.blocks = nn.ModuleList(RefBlock(dim, heads) for _ in range(depth))
-        self.final_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
-        self.final_linear = nn.Linear(dim, patch * patch * 2 * channels)
-
-    def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        b, _, f, h, w = x.shape
-        x = rearrange(x, "b c f h w -> (b f) c h w")
-        x = rearrange(self.x_embedder(x), "n d h w -> n (h w) d") + self.pos_embed
-        freqs = torch.exp(-math.log(10000) * torch.arange(128) / 128)
-        args = t.float()[:, None] * freqs[None]
-        c = self.t_mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1))
-        s = x.shape[1]
-        for i in range(0, len(self.blocks), 2):
-            x = self.blocks[i](x, c.repeat_interleave(f, dim=0))
-            x = rearrange(x, "(b f) s d -> (b s) f d", b=b)
-            if i == 0:
-                x = x + self.temp_embed
-            x = self.blocks[i + 1](x, c.repeat_interleave(s, dim=0))
-            x = rearrange(x, "(b s) f d -> (b f) s d", b=b)
-        shift, scale = self.final_ada(c.repeat_interleave(f, dim=0)).chunk(2, dim=1)
-        x = self.final_linear(self.final_norm(x) * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1))
-        p, hp = self.patch, h // self.patch
-        return rearrange(x, "(b f) (hh ww) (p q c) -> b c f (hh p) (ww q)", b=b, hh=hp, p=p, q=p)
-
-    def load_latte(self, sd: dict[str, Tensor]) -> None:
-        """Load an official Latte state dict (fused qkv split into q, k, v)."""
-        mine = {"x_embedder.weight": sd["x_embedder.proj.weight"], "x_embedder.bias": sd["x_embedder.proj.bias"],
-                "pos_embed": sd["pos_embed"], "temp_embed": sd["temp_embed"]}
-        for i in (0, 2):
-            for kind in ("weight", "bias"):
-                mine[f"t_mlp.{i}.{kind}"] = sd[f"t_embedder.mlp.{i}.{kind}"]
-        for kind in ("weight", "bias"):
-            mine[f"final_ada.1.{kind}"] = sd[f"final_layer.adaLN_modulation.1.{kind}"]
-            mine[f"final_linear.{kind}"] = sd[f"final_layer.linear.{kind}"]
-            for i in range(len(self.blocks)):
-                q, k, v = sd[f"blocks.{i}.attn.qkv.{kind}"].chunk(3, dim=0)
-                mine.update({f"blocks.{i}.attn.q.{kind}": q, f"blocks.{i}.attn.k.{kind}": k,
-                             f"blocks.{i}.attn.v.{kind}": v})
-                for src, dst in (("attn.proj", "attn.proj"), ("mlp.fc1", "fc1"), ("mlp.fc2", "fc2"),
-                                 ("adaLN_modulation.1", "adaLN_modulation.1")):
-                    mine[f"blocks.{i}.{dst}.{kind}"] = sd[f"blocks.{i}.{src}.{kind}"]
-        self.load_state_dict(mine)
-
-
-# ------------------------------------------------------------------------------------------------ the run
-def build(impl: str) -> tuple[nn.Module, torch.optim.Optimizer]:
-    torch.manual_seed(0)
-    ours = LAVITA(preset="LAVITA-S/2", variant=2, in_channels=CHANNELS, num_frames=FRAMES, input_size=SIDE)
-    with torch.no_grad():  # non-zero adaLN and head so the comparison and the gradients are not trivial
-        for p in ours.parameters():
+# ------------------------------------------------------------------------------------------------ the contenders
+def _nonzero(model: nn.Module) -> nn.Module:
+    """Give zero-initialized tensors (adaLN-Zero, heads) small values, so outputs and gradients are not trivial."""
+    with torch.no_grad():
+        for p in model.parameters():
             if p.abs().sum() == 0:
                 p.normal_(std=0.02)
-    if impl == "ours":
-        return ours, torch.optim.AdamW(ours.parameters(), lr=1e-4, fused=True)
-    ref = RefLatte(12, 384, 6, 2, CHANNELS, FRAMES, SIDE)
-    ref.load_latte(to_latte_state_dict(ours))
-    return ref, torch.optim.AdamW(ref.parameters(), lr=1e-4, foreach=False)
+    return model
 
 
-def batch() -> tuple[Tensor, Tensor, Tensor]:
+def walt_lavita() -> nn.Module:
+    torch.manual_seed(0)
+    _, c, t, h, w = LAVITA_BATCH
+    return _nonzero(BACKBONES.build(dict(type="LAVITA", preset="LAVITA-S/2", variant=2, in_channels=c,
+                                         input_size=(t, h, w))))
+
+
+def walt_layer_pair() -> nn.Module:
+    torch.manual_seed(0)
+    _, c, t, h, w = WALT_BATCH
+    return _nonzero(BACKBONES.build(dict(type="WALT", preset="WALT-L", depth=2, in_channels=c, input_size=(t, h, w),
+                                         num_classes=101, self_condition=True)))
+
+
+def build(model: str, impl: str) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """The contender ``impl`` of ``model`` and its optimizer (walt's ``build_optimizer`` or the public code's)."""
+    ours = walt_lavita() if model == "lavita" else walt_layer_pair()
+    if impl == "walt":
+        return ours, build_optimizer(dict(type="AdamW", lr=1e-4), ours)
+    if impl.startswith("latte-"):
+        _, c, t, h, _ = LAVITA_BATCH
+        peer = Latte(input_size=h, patch_size=2, in_channels=c, hidden_size=384, depth=12, num_heads=6,
+                     num_frames=t, attention_mode=impl.split("-")[1])
+        peer.load_state_dict(to_latte_state_dict(ours))
+    elif impl == "diffusers-latte":
+        from diffusers import LatteTransformer3DModel
+
+        _, c, t, h, _ = LAVITA_BATCH
+        torch.manual_seed(0)
+        peer = LatteTransformer3DModel(
+            num_attention_heads=6, attention_head_dim=64, in_channels=c, out_channels=2 * c, num_layers=6,
+            sample_size=h, patch_size=2, activation_fn="gelu-approximate", norm_type="ada_norm_single",
+            norm_elementwise_affine=False, norm_eps=1e-6, num_embeds_ada_norm=1000, caption_channels=8,
+            cross_attention_dim=None, attention_bias=True, video_length=t)
+    else:
+        _, c, t, h, w = WALT_BATCH
+        peer = WALTReference(in_channels=c, grid=(t, h, w), dim=1024, depth=2, num_heads=16, rank=2,
+                             attention_mode=impl.rsplit("-", 1)[1])
+        load_walt_state_dict(peer, ours.state_dict())
+    del ours
+    return peer, torch.optim.AdamW(peer.parameters(), lr=1e-4, weight_decay=0)
+
+
+def batch(model: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(x, t, y, target)`` in walt's ``(B, C, T, H, W)`` layout."""
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(BATCH, CHANNELS, FRAMES, SIDE, SIDE, generator=gen)
-    target = torch.randn(BATCH, 2 * CHANNELS, FRAMES, SIDE, SIDE, generator=gen)
-    return x, torch.tensor([10, 500]), target
+    shape = LAVITA_BATCH if model == "lavita" else WALT_BATCH
+    x = torch.randn(*shape, generator=gen)
+    out_channels = 2 * shape[1] if model == "lavita" else shape[1]
+    target = torch.randn(shape[0], out_channels, *shape[2:], generator=gen)
+    return x, torch.tensor([10, 500]), torch.tensor([3, 101]), target
 
 
-def run(impl: str, steps: int, warmup: int) -> dict:
-    model, opt = build(impl)
-    x, t, target = batch()
-    use_bf16 = impl == "ours"
+def forward_fn(model: str, impl: str, net: nn.Module):
+    """``f(x, t, y) -> (B, C_out, T, H, W)`` calling ``net`` in its own input layout."""
+    if impl.startswith("latte-"):  # Latte takes and returns (B, F, C, H, W)
+        return lambda x, t, y: net(x.transpose(1, 2), t).transpose(1, 2)
+    if impl == "diffusers-latte":
+        return lambda x, t, y: net(x, t, encoder_hidden_states=x.new_zeros(x.shape[0], 1, 8)).sample
+    if model == "walt":
+        return lambda x, t, y: net(x, t, y=y) if impl == "walt" else net(x, t, y)
+    return lambda x, t, y: net(x, t)
+
+
+def compile_blocks(net: nn.Module) -> None:
+    """``torch.compile`` every transformer block in place (a lever measured with ``--compile``)."""
+    for name in ("blocks", "transformer_blocks", "temporal_transformer_blocks"):
+        blocks = getattr(net, name, None)
+        for block in (blocks.values() if isinstance(blocks, nn.ModuleDict) else blocks or []):
+            block.compile()
+
+
+# ---------------------------------------------------------------------------------------------------- the child
+def run(model: str, impl: str, precision: str, steps: int, warmup: int, compile_: bool) -> dict:
+    x, t, y, target = batch(model)
+    base_rss = harness.status_mib("VmRSS")
+    net, opt = build(model, impl)
+    if compile_:
+        compile_blocks(net)
+    if impl.startswith("latte-"):  # timed in Latte's own (B, F, C, H, W) layout
+        x, target = x.transpose(1, 2).contiguous(), target.transpose(1, 2).contiguous()
+        call = lambda x_, t_, y_: net(x_, t_)  # noqa: E731
+    else:
+        call = forward_fn(model, impl, net)
+    prec = harness.cpu_precision(precision)
     times, cpu_times = [], []
     for i in range(warmup + steps):
         start, cpu_start = time.perf_counter(), time.process_time()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            loss = F.mse_loss(model(x, t).float(), target)
-        loss.backward()
+        with prec.autocast():
+            out = call(x, t, y)
+        F.mse_loss(out.float(), target).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-            cpu_times.append(time.process_time() - cpu_start)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return dict(impl=impl, s_per_step=sum(times) / len(times), cpu_s_per_step=sum(cpu_times) / len(cpu_times),
-                times=times, peak_rss_mb=rss_mb)
+        times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
+    return dict(impl=impl, precision=prec.name, first_step_s=times[0], times=times[warmup:],
+                cpu_times=cpu_times[warmup:], peak_rss_mib=harness.peak_rss_mib(), base_rss_mib=base_rss,
+                params=sum(p.numel() for p in net.parameters() if p.requires_grad))
 
 
-def check_same_model() -> float:
-    """Max |ours − reference| of the fp32 forward outputs for the same weights (one 16-frame sample)."""
-    ours, _ = build("ours")
-    ref, _ = build("reference")
-    x, t, _ = batch()
+# --------------------------------------------------------------------------------------------------- the parent
+def check_same_function(model: str) -> dict[str, float]:
+    """Max |walt − peer| of fp32 forward outputs (one sample) for the peers that load walt's weights."""
+    x, t, y, _ = batch(model)
+    ours, _ = build(model, "walt")
+    diffs = {}
     with torch.no_grad():
-        return float((ours(x[:1], t[:1]) - ref(x[:1], t[:1])).abs().max())
+        ref = forward_fn(model, "walt", ours)(x[:1], t[:1], y[:1])
+        for impl in CONTENDERS[model][1:]:
+            if impl == "diffusers-latte":
+                continue  # its own conditioning (adaLN-single) and weights: a size-matched peer, not the same function
+            peer, _ = build(model, impl)
+            diffs[impl] = float((forward_fn(model, impl, peer)(x[:1], t[:1], y[:1]) - ref).abs().max())
+    return diffs
+
+
+def summarize(model: str, precision: str, results: dict[str, list[dict]]) -> str:
+    rows = {}
+    for impl, runs in results.items():
+        rows[impl] = dict(s=harness.median([s for r in runs for s in r["times"]]),
+                          cpu=harness.median([s for r in runs for s in r["cpu_times"]]),
+                          rss=harness.median([r["peak_rss_mib"] for r in runs]),
+                          rss_range=(min(r["peak_rss_mib"] for r in runs), max(r["peak_rss_mib"] for r in runs)),
+                          base=min(r["base_rss_mib"] for r in runs),
+                          first=max(r["first_step_s"] for r in runs), params=runs[0]["params"])
+    print(f"| {model} {precision} | s/step (median) | CPU-s/step | first step s | peak RSS MiB (median, range) | "
+          f"above start MiB | "
+          f"params |\n|---|---:|---:|---:|---:|---:|---:|")
+    for impl, r in rows.items():
+        print(f"| {impl} | {r['s']:.2f} | {r['cpu']:.2f} | {r['first']:.1f} | {r['rss']:.0f} "
+              f"({r['rss_range'][0]:.0f}–{r['rss_range'][1]:.0f}) | "
+              f"{r['rss'] - r['base']:.0f} | {r['params'] / 1e6:.2f}M |")
+    ours, parts = rows["walt"], []
+    peers = [impl for impl in rows if impl != "walt"]
+    families: dict[str, list[str]] = {}
+    for impl in peers:
+        families.setdefault(impl.rsplit("-", 1)[0] if impl.endswith(("-math", "-flash")) else impl, []).append(impl)
+    for family, members in families.items():
+        best = min(members, key=lambda m: rows[m]["s"])
+        peer = rows[best]
+        parts.append(f"{peer['s'] / ours['s']:.2f}x faster than {best} ({peer['s']:.2f} vs {ours['s']:.2f} s/step), "
+                     f"peak RSS {ours['rss']:.0f} vs {peer['rss']:.0f} MiB ({ours['rss'] / peer['rss']:.2f}x)")
+    return f"{model} {precision}: walt " + "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=1, help="timed steps per implementation (1)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps (1)")
-    parser.add_argument("--impl", choices=("ours", "reference"), help=argparse.SUPPRESS)  # child process mode
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("Example::")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", nargs="+", choices=tuple(CONTENDERS), default=list(CONTENDERS))
+    parser.add_argument("--precision", nargs="+", choices=harness.PRECISIONS, default=None,
+                        help="default: every precision this hardware runs natively")
+    parser.add_argument("--steps", type=int, default=2, help="timed steps per child (2)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed first steps per child (2: the first steps "
+                                                              "also pay the page faults of a growing heap)")
+    parser.add_argument("--rounds", type=int, default=2, help="children per contender, run in turn (2)")
+    parser.add_argument("--only", nargs="+", help="contenders to run (default: all of the model's)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every transformer block of every "
+                                                               "contender (compile time shows as the first step)")
+    parser.add_argument("--child", nargs=3, metavar=("MODEL", "IMPL", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.impl:
-        print(json.dumps(run(args.impl, args.steps, args.warmup)))
+    if args.child:
+        print(json.dumps(run(*args.child, args.steps, args.warmup, args.compile)))
         return
-    diff = check_same_model()
-    results = {}
-    for impl in ("reference", "ours"):
-        out = subprocess.run([sys.executable, __file__, "--impl", impl, "--steps", str(args.steps), "--warmup",
-                              str(args.warmup)], check=True, capture_output=True, text=True).stdout
-        results[impl] = json.loads(out.strip().splitlines()[-1])
-        r = results[impl]
-        print(f"{impl:9s}: {r['s_per_step']:.2f} s/step wall (steps {', '.join(f'{s:.2f}' for s in r['times'])}), "
-              f"{r['cpu_s_per_step']:.2f} CPU-s/step, peak RSS {r['peak_rss_mb']:.0f} MB")
-    ours, ref = results["ours"], results["reference"]
-    print(f"train_step: LAVITA-S/2 batch {BATCH} latent {FRAMES}x{CHANNELS}x{SIDE}x{SIDE} CPU, "
-          f"{torch.get_num_threads()} threads: ours {ours['s_per_step']:.2f} s/step vs reference "
-          f"{ref['s_per_step']:.2f} s/step = {ref['s_per_step'] / ours['s_per_step']:.2f}x wall, "
-          f"{ref['cpu_s_per_step'] / ours['cpu_s_per_step']:.2f}x CPU time; peak RSS {ours['peak_rss_mb']:.0f} vs "
-          f"{ref['peak_rss_mb']:.0f} MB; max |out diff| fp32 {diff:.1e}")
+
+    harness.print_hardware()
+    summary = []
+    for model in args.model:
+        impls = [i for i in CONTENDERS[model] if not args.only or i in args.only]
+        diffs = check_same_function(model)
+        print(f"{model}: fp32 max |walt - peer| on one sample: "
+              + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()), flush=True)
+        for prec in harness.precisions(args.precision):
+            results: dict[str, list[dict]] = {impl: [] for impl in impls}
+            for _ in range(args.rounds):
+                for impl in impls:
+                    child = ["--child", model, impl, prec.name, "--steps", str(args.steps), "--warmup",
+                             str(args.warmup)] + (["--compile"] if args.compile else [])
+                    results[impl].append(harness.run_child(os.path.abspath(__file__), child))
+                    r = results[impl][-1]
+                    print(f"  {model} {prec.name} {impl}: steps {', '.join(f'{s:.2f}' for s in r['times'])} s, "
+                          f"peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
+            summary.append(summarize(model, prec.name, results))
+    for line in summary:
+        print("train_step: " + line + (" [compiled blocks]" if args.compile else ""))
 
 
 if __name__ == "__main__":

@@ -17,5 +17,6 @@ model = dict(
 )
 data = dict(train=dict(_delete_=True, type="JointAppendedFrames", num_images=8,
                        dataset=dict(type="TextVideoCSV", root="data/webvid", csv="captions.csv", num_frames=16,
-                                    frame_interval=3, resolution=256, hflip=0.0)))
+                                    frame_interval=3, resolution=256, hflip=0.0)),
+            batch_size=40)  # global batch: LAVITA states none; 5 clips per GPU (public code) × 8 GPUs, our choice
 latent_norm = None  # SD latents (scaled by 0.18215) are not normalized per channel in LAVITA

@@ -9,4 +9,5 @@ _base_ = [
 ]
 model = dict(backbone=dict(num_classes=101), cond_dropout_prob=0.1)
 latent_norm = None  # the ucf101 data base names W.A.L.T's causal-VAE statistics; LAVITA's SD latents are not normalized
-data = dict(train=dict(num_frames=16, frame_interval=3, resolution=256, hflip=0.5, split="all"))
+data = dict(train=dict(num_frames=16, frame_interval=3, resolution=256, hflip=0.5, split="all"),
+            batch_size=40)  # global batch: LAVITA states none; 5 clips per GPU (public code) × 8 GPUs, our choice

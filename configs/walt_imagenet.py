@@ -15,6 +15,6 @@ model = dict(
     cond_dropout_prob=0.1,
     video_size=(1, 256, 256),
 )
-data = dict(batch_size=1024)
+data = dict(batch_size=1024)  # the global batch (Table 2); data.micro_batch_size: what fits one device
 optimizer = dict(lr=5e-4)
 max_steps = 437000

@@ -11,6 +11,6 @@ _base_ = [
     "./_base_/runtime/default.py",
 ]
 model = dict(frame_prediction_prob=1.0, cond_dropout_prob=0.0)
-data = dict(batch_size=256)
+data = dict(batch_size=256)   # the global batch; data.micro_batch_size: what fits one device
 optimizer = dict(lr=5e-4)
 max_steps = 60000

@@ -22,7 +22,7 @@ data = dict(
                image=dict(type="TextVideoCSV", root="data/text_image", csv="captions.csv", num_frames=1,
                           resolution=128, hflip=0.0),
                images_per_stack=5),
-    batch_size=256,
+    batch_size=256,  # the global batch; data.micro_batch_size: what fits one device
 )
 optimizer = dict(type="Adafactor", lr=1e-4)
 lr_schedule = dict(warmup_steps=10000, decay=None)

@@ -7,6 +7,6 @@ _base_ = [
     "./_base_/runtime/default.py",
 ]
 model = dict(backbone=dict(num_classes=101))
-data = dict(batch_size=256)
+data = dict(batch_size=256)   # the global batch (Table 8); data.micro_batch_size: what fits one device
 optimizer = dict(lr=5e-4)
 max_steps = 60000

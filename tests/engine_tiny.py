@@ -16,14 +16,18 @@ SHAPE = (3, 2, 4, 4)  # (C, T, H, W)
 
 @MODELS.register_module(force=True)
 class EngineTinyMLP(nn.Module):
-    """Test model: denoise ``video + noise`` with a 2-layer MLP; a frozen linear stands in for an autoencoder."""
+    """Test model: denoise ``video + noise`` with a 2-layer MLP; a frozen linear stands in for an autoencoder.
+    Faults to inject: a NaN loss from forward call ``nan_at_call`` on, a NaN gradient (finite loss) from call
+    ``nan_grad_at_call`` on, ``sample()`` raising (``fail_sampling``); ``noise=False`` makes the loss deterministic."""
 
-    def __init__(self, hidden: int = 16, nan_at_call: int | None = None, sleep: float = 0.0):
+    def __init__(self, hidden: int = 16, nan_at_call: int | None = None, nan_grad_at_call: int | None = None,
+                 sleep: float = 0.0, noise: bool = True, fail_sampling: bool = False):
         super().__init__()
         dim = int(torch.tensor(SHAPE).prod())
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.frozen = nn.Linear(dim, dim).requires_grad_(False)
-        self.nan_at_call, self.sleep, self.calls = nan_at_call, sleep, 0
+        self.nan_at_call, self.nan_grad_at_call, self.sleep, self.calls = nan_at_call, nan_grad_at_call, sleep, 0
+        self.noise, self.fail_sampling = noise, fail_sampling
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
         self.calls += 1
@@ -31,15 +35,19 @@ class EngineTinyMLP(nn.Module):
             import time
             time.sleep(self.sleep)
         x = self.frozen(batch["video"].flatten(1))
-        noise = torch.randn_like(x)  # draws from the global RNG, like a diffusion loss
+        noise = torch.randn_like(x) if self.noise else torch.zeros_like(x)  # global RNG, like a diffusion loss
         loss = F.mse_loss(self.mlp(x + noise), x)
         if self.nan_at_call is not None and self.calls >= self.nan_at_call:
             loss = loss * float("nan")
+        if self.nan_grad_at_call is not None and self.calls >= self.nan_grad_at_call:
+            loss = loss + torch.sqrt(self.mlp[0].bias.sum() * 0.0)  # adds 0 to the loss, NaN to the gradient
         return dict(loss=loss, noise_std=noise.std())
 
     @torch.no_grad()
     def sample(self, num: int, *, steps: int = 2, cfg_scale: float = 1.0, generator: torch.Generator | None = None,
                **_: object) -> Tensor:
+        if self.fail_sampling:
+            raise RuntimeError("EngineTinyMLP.sample failed on purpose")
         dim = int(torch.tensor(SHAPE).prod())
         z = torch.randn(num, dim, generator=generator)
         return torch.tanh(self.mlp(z)).view(num, *SHAPE)

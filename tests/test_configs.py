@@ -40,7 +40,7 @@ def test_config_builds_whole_model_on_meta_and_reports_params_and_flops(path):
     params = sum(p.numel() for p in backbone.parameters())
     assert params > 0
     if params < FLOPS_PARAM_LIMIT:
-        report = count_flops(backbone, backbone_inputs(backbone, default_input_shape(cfg, backbone)), backend="torch")
+        report = count_flops(backbone, backbone_inputs(backbone, default_input_shape(backbone)), backend="torch")
         assert report.total("mac") > 0 and not report.skipped
 
 

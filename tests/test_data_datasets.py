@@ -84,12 +84,8 @@ def test_motion_class_reads_the_direction_of_every_demo_video(demo_root):
 
 
 def test_demo_motion_benchmark_scores_the_demo_videos_as_all_correct(demo_root):
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "demo_motion.py"
-    spec = importlib.util.spec_from_file_location("demo_motion", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from tool_loader import load_benchmark
+    bench = load_benchmark("demo_motion")
     result = bench.main(["--data", demo_root, "--json"])
     assert result["n"] == 32 and result["accuracy"] == 1.0 and result["static"] == 0
     assert result["classes"]["MoveLeft"] == dict(n=8, correct=8, static=0)

@@ -1,4 +1,5 @@
-"""walt.engine.checkpoint and data_state: atomic writes, the ``latest`` pointer, clear errors, data position."""
+"""walt.engine.checkpoint and data_state: atomic writes, the ``latest`` pointer, retention, weights-only loading,
+clear errors, data position."""
 import os
 
 import pytest
@@ -55,6 +56,44 @@ def test_bad_checkpoints_raise_checkpoint_error_naming_the_file(tmp_path):
         ckpt.load_checkpoint(tmp_path / "partial.pth", required=("model", "ema"))
     with pytest.raises(CheckpointError, match="nothing to resume"):
         ckpt.latest_checkpoint(tmp_path)
+
+
+def _touch(directory, *steps):
+    for step in steps:
+        (directory / ckpt.checkpoint_name(step)).write_bytes(b"x")
+
+
+def _names(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_prune_keeps_last_every_nth_latest_and_later_steps(tmp_path):
+    _touch(tmp_path, 2, 4, 6, 8, 10, 12, 14)
+    (tmp_path / "latest").write_text("step_00000002.pth\n")  # a resumed run's pointer, still at an old step
+    deleted = ckpt.prune_checkpoints(tmp_path, keep_last=2, keep_every=6, newest_step=10)
+    assert sorted(p.name for p in deleted) == ["step_00000004.pth"]
+    # kept: the last two up to step 10, the multiples of 6, the one latest names, and 12, 14 (later steps)
+    assert _names(tmp_path) == ["latest"] + [ckpt.checkpoint_name(s) for s in (2, 6, 8, 10, 12, 14)]
+    assert ckpt.prune_checkpoints(tmp_path, keep_last=None, keep_every=None, newest_step=14) == []
+
+
+def test_partial_writes_are_found_and_removed(tmp_path):
+    (tmp_path / ".step_00000003.pth.abc123.tmp").write_bytes(b"PK partial")
+    (tmp_path / ".latest.x1.tmp").write_bytes(b"step_")
+    (tmp_path / ".other.tmp").write_bytes(b"not ours")
+    removed = ckpt.remove_partial_writes(tmp_path)
+    assert sorted(p.name for p in removed) == [".latest.x1.tmp", ".step_00000003.pth.abc123.tmp"]
+    assert _names(tmp_path) == [".other.tmp"]
+
+
+class Payload:
+    """An arbitrary object: the weights-only unpickler must refuse to build it."""
+
+
+def test_a_checkpoint_holding_objects_is_refused(tmp_path):
+    torch.save(dict(model={"w": torch.ones(1)}, extra=Payload()), tmp_path / "objects.pth")
+    with pytest.raises(CheckpointError, match="cannot read checkpoint .*objects.pth: UnpicklingError"):
+        ckpt.load_checkpoint(tmp_path / "objects.pth")
 
 
 def _loader(shuffle=True):

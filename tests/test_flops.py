@@ -123,3 +123,22 @@ def test_walt_t2v_3b_reports_on_meta_with_little_memory():
     assert report["params_total"] > 2.5e9 and report["flops"] > 0 and not report["skipped_ops"]
     assert report["params_trainable"] == report["params_total"]
     assert rss_gb < 2.0, f"FLOP count of a 3B preset used {rss_gb:.2f} GB"
+
+
+def test_flops_tool_counts_a_first_stage_autoencoder_like_a_direct_count(capsys):
+    """A config without a backbone (the causal VAE demo) counts its autoencoder: encode + decode of a clip of the
+    training data's size, equal to counting the module directly; an unknown component is one error line."""
+    from tool_loader import load_tool
+    from walt.engine.config import load_config
+    from walt.models.generative.build import build_model
+
+    config = str(ROOT / "configs/demo/causal_vae_demo.py")
+    load_tool("flops").main([config, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    with torch.device("meta"):
+        autoencoder = build_model(load_config(config)).autoencoder
+    direct = count_flops(autoencoder, {"x": torch.zeros(1, 3, 9, 32, 32, device="meta")}, backend="torch")
+    assert report["component"] == "autoencoder" and report["input_shape"] == [1, 3, 9, 32, 32]
+    assert report["flops"] == direct.total() > 0 and report["params_total"] == param_counts(autoencoder)["total"]
+    with pytest.raises(SystemExit, match="no countable component 'text_encoder'"):
+        load_tool("flops").main([config, "--component", "text_encoder"])

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """One table of parameters, FLOPs and activation memory across configs (an ablation grid in one command).
 
-Every backbone is built on the meta device; activation memory is the bytes autograd saves for the backward pass
-of one training forward (walt/analysis/flops.py ``activation_bytes``), in the parameters' dtype (fp32 unless the
-config says otherwise), without gradient checkpointing.
+Every model is built on the meta device as training builds it, and one component counted (``--component``: the
+backbone by default, or the autoencoder, discriminator); activation memory is the bytes autograd saves for the
+backward pass of one training forward (walt/analysis/flops.py ``activation_bytes``), in the parameters' dtype (fp32
+unless the config says otherwise), without gradient checkpointing.
 
 examples:
   python tools/compare.py configs/ablations/walt_l_lora_r*.py --markdown
@@ -11,6 +12,8 @@ examples:
   python tools/compare.py configs/lavita_ucf.py configs/lavita_ucf.py::model.backbone.variant=1 \\
       configs/lavita_ucf.py::model.backbone.variant=3 configs/lavita_ucf.py::model.backbone.variant=4 \\
       --input-shape 3,4,16,32,32 --no-attention-matmuls --markdown
+  # W.A.L.T Table 3f: what the latent channels cost in the autoencoder
+  python tools/compare.py configs/ablations/walt_l_c{4,8,16,32}.py --component autoencoder --markdown
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import argparse
 import sys
 from typing import Any
 
-from walt.analysis.report import add_model_args, analyse, build_backbone
+from walt.analysis.report import add_model_args, analyse, build_component
 from walt.engine.errors import WaltError
 
 
@@ -27,8 +30,8 @@ def rows_for(specs: list[str], args: argparse.Namespace) -> list[dict[str, Any]]
     rows = []
     for spec in specs:
         path, *overrides = spec.split("::")
-        cfg, backbone = build_backbone(path, None, (args.cfg_options or []) + overrides)
-        r = analyse(cfg, backbone, args, memory=True)
+        cfg, component, module = build_component(path, None, (args.cfg_options or []) + overrides, args.component)
+        r = analyse(cfg, component, module, args, memory=True)
         rows.append(dict(name=spec, params=r["params_total"], flops=r["flops"], act=r["activation_bytes"],
                          shape=tuple(r["input_shape"]), skipped=sum(r["skipped_ops"].values())))
     return rows

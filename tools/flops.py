@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""Parameters and FLOPs of one denoiser forward of a config's ``model.backbone``, built on the meta device.
+"""Parameters and FLOPs of one forward of a model component of a config — the denoiser ``backbone`` (default), the
+``autoencoder`` (encode + decode of a clip) or a first stage's ``discriminator`` — built on the meta device as
+training builds it.
 
 Counts are MACs by default (one multiply-accumulate = 1, as both papers and fvcore count); ``--convention flop``
 doubles them. See walt/analysis/flops.py for what is counted and docs/evaluation.md for the paper checks.
@@ -7,6 +9,8 @@ doubles them. See walt/analysis/flops.py for what is counted and docs/evaluation
 examples:
   python tools/flops.py configs/walt_ucf.py
   python tools/flops.py configs/walt_ucf.py --cfg-options model.backbone.preset=WALT-XL --json
+  python tools/flops.py configs/ablations/walt_l_c32.py --component autoencoder   # W.A.L.T Table 3f, c = 32
+  python tools/flops.py configs/autoencoder/causal_vae_ucf.py                      # a first stage: its autoencoder
   # LAVITA Table 3 (5572.69 G): linear/conv MACs only, Latte's per-sequence adaLN, latent (3, 16, 4, 32, 32)
   python tools/flops.py --backbone '{"type": "LAVITA", "preset": "LAVITA-XL/2", "variant": 2}' \\
       --input-shape 3,4,16,32,32 --no-attention-matmuls --no-norms --adaln-per-sequence
@@ -17,13 +21,13 @@ import argparse
 import json
 import sys
 
-from walt.analysis.report import add_model_args, analyse, build_backbone, print_table
+from walt.analysis.report import add_model_args, analyse, build_component, print_table
 from walt.engine.errors import WaltError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("config", nargs="?", help="config file with model.backbone")
+    parser.add_argument("config", nargs="?", help="config file")
     parser.add_argument("--backbone", default=None, metavar="JSON", help="a backbone dict instead of a config")
     add_model_args(parser)
     parser.add_argument("--fvcore", action="store_true",
@@ -32,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", action="store_true", help="also estimate activation memory of a training step")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (summary line on stderr)")
     args = parser.parse_args(argv)
-    cfg, backbone = build_backbone(args.config, args.backbone, args.cfg_options, "cpu" if args.fvcore else "meta")
-    report = analyse(cfg, backbone, args, backward=args.backward, memory=args.memory)
+    cfg, component, module = build_component(args.config, args.backbone, args.cfg_options, args.component,
+                                             "cpu" if args.fvcore else "meta")
+    report = analyse(cfg, component, module, args, backward=args.backward, memory=args.memory)
     name = args.config or json.loads(args.backbone).get("type", "backbone")
     if args.json:
         print(json.dumps(report, indent=2))

@@ -279,17 +279,26 @@ def reference_adaln_macs(backbone: nn.Module, input_shape: Sequence[int]) -> int
     return extra
 
 
-def default_input_shape(cfg: Any, backbone: nn.Module, batch: int = 1) -> tuple[int, int, int, int, int]:
-    """The latent ``(B, C, T, H, W)`` a config trains on: ``model.latent_shape`` ``(C, T, H, W)`` when the config
-    sets it, else the latent ``input_size`` ``(t, h, w)`` the backbone is built for."""
-    model_cfg = cfg.get("model", {}) if hasattr(cfg, "get") else {}
-    if model_cfg.get("latent_shape") is not None:
-        return (batch, *(int(v) for v in model_cfg["latent_shape"]))  # type: ignore[return-value]
-    size, c = getattr(backbone, "input_size", None), backbone.in_channels
-    if isinstance(size, (tuple, list)) and len(size) == 3:
-        return (batch, c, *(int(v) for v in size))  # type: ignore[return-value]
-    raise ValueError("no default input shape: set model.latent_shape=(C, T, H, W) in the config or pass "
-                     "--input-shape B,C,T,H,W")
+def default_input_shape(backbone: nn.Module, batch: int = 1) -> tuple[int, int, int, int, int]:
+    """The latent ``(B, C, T, H, W)`` a backbone is built for (its ``in_channels`` and latent ``input_size``)."""
+    size = getattr(backbone, "input_size", None)
+    if not (isinstance(size, (tuple, list)) and len(size) == 3):
+        raise ValueError(f"no default input shape for {type(backbone).__name__}: pass --input-shape B,C,T,H,W")
+    return (batch, backbone.in_channels, *(int(v) for v in size))  # type: ignore[return-value]
+
+
+def default_pixel_shape(cfg: Any, batch: int = 1) -> tuple[int, int, int, int, int]:
+    """The pixel clip ``(B, 3, T, H, W)`` a config works on: ``model.video_size``, else the training data's
+    ``num_frames`` and ``resolution`` (an autoencoder config)."""
+    size = cfg["model"].get("video_size")
+    if size is None:
+        train = cfg.get("data", {}).get("train", {})
+        res = train.get("resolution")
+        if train.get("num_frames") is None or res is None:
+            raise ValueError("no default pixel shape: set model.video_size or data.train.num_frames/resolution, or "
+                             "pass --input-shape B,3,T,H,W")
+        size = (train["num_frames"], *((res, res) if isinstance(res, int) else res))
+    return (batch, 3, *(int(v) for v in size))  # type: ignore[return-value]
 
 
 def human(n: float) -> str:
@@ -301,4 +310,4 @@ def human(n: float) -> str:
 
 
 __all__ = ["FlopReport", "count_flops", "count_fwd_bwd_macs", "activation_bytes", "param_counts", "flops_table",
-           "backbone_inputs", "reference_adaln_macs", "default_input_shape", "human", "CONVENTIONS"]
+           "backbone_inputs", "reference_adaln_macs", "default_input_shape", "default_pixel_shape", "human", "CONVENTIONS"]

@@ -1,6 +1,11 @@
 """What ``tools/flops.py`` and ``tools/compare.py`` share: the command-line options of a model-cost report, building
 the component to count from a config, and the JSON report of one component (parameters, MACs/FLOPs by module and
-operator, optionally forward+backward and activation memory)."""
+operator, optionally forward+backward and activation memory).
+
+A component is any part of a config's model that runs on tensors: the denoiser ``backbone`` (zero latents and every
+condition it was built for), the ``autoencoder`` (a pixel clip encoded and decoded: W.A.L.T Table 3f trades latent
+channels against cost) or the first stage's ``discriminator``. The model is built as training builds it
+(``build_model``; on the meta device: structure only, any size)."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +17,9 @@ import torch
 
 from registry import BACKBONES
 from walt.analysis.flops import (activation_bytes, backbone_inputs, count_flops, count_fwd_bwd_macs,
-                                 default_input_shape, human, param_counts, reference_adaln_macs)
+                                 default_input_shape, default_pixel_shape, human, param_counts, reference_adaln_macs)
+
+PIXEL_COMPONENTS = ("autoencoder", "discriminator")  # forward(x) on a pixel clip (B, 3, T, H, W)
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -30,8 +37,12 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     """The options shared with tools/compare.py."""
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE",
                         help="override config keys, e.g. model.backbone.variant=4")
+    parser.add_argument("--component", default=None, metavar="NAME",
+                        help="which part of the model to count: backbone (the default where there is one), "
+                             "autoencoder (encode + decode of a clip), discriminator")
     parser.add_argument("--input-shape", type=parse_shape, default=None, metavar="B,C,T,H,W",
-                        help="latent input (default: the config's model.latent_shape or the backbone's input size)")
+                        help="input of the component (default: the latent size the backbone is built for; a pixel "
+                             "clip of model.video_size or of the training data for the others)")
     parser.add_argument("--batch-size", type=int, default=1, help="B of the default input shape (default 1)")
     parser.add_argument("--convention", choices=["mac", "flop"], default="mac",
                         help="mac: one multiply-accumulate = 1 (papers, fvcore); flop: 2 per MAC")
@@ -43,43 +54,61 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-length", type=int, default=77, help="text tokens for cross-attention (default 77)")
 
 
-def build_backbone(config: str | None, backbone_json: str | None, cfg_options: list[str] | None,
-                   device: str = "meta") -> tuple[Any, Any]:
-    """``(cfg, backbone on device)`` from a config file or a JSON backbone dict."""
+def build_component(config: str | None, backbone_json: str | None, cfg_options: list[str] | None,
+                    component: str | None = None, device: str = "meta") -> tuple[Any, str, torch.nn.Module]:
+    """``(cfg, component name, module on device)`` from a config file (any component) or a JSON backbone dict."""
     if (config is None) == (backbone_json is None):
         raise SystemExit("give exactly one of CONFIG or --backbone JSON")
-    if backbone_json is not None and cfg_options:
-        raise SystemExit("--cfg-options needs a CONFIG; put the keys into the --backbone JSON instead")
-    if config is not None:
-        from walt.engine.config import load_config
-
-        cfg = load_config(config, cfg_options)
-        if "model" not in cfg or "backbone" not in cfg.model:
-            raise SystemExit(f"{config}: no model.backbone in the config")
-        backbone_cfg = cfg.model.backbone
-    else:
+    if backbone_json is not None:
+        if cfg_options or component not in (None, "backbone"):
+            raise SystemExit("--backbone JSON is a backbone: put keys into the JSON, no --cfg-options / --component")
         backbone_cfg = json.loads(backbone_json)
-        cfg = {"model": {"backbone": backbone_cfg}}
+        with torch.device(device):
+            return {"model": {"backbone": backbone_cfg}}, "backbone", BACKBONES.build(backbone_cfg)
+    from walt.engine.config import load_config
+    from walt.models.generative.build import build_backbone, build_model
+
+    cfg = load_config(config, cfg_options)
+    with torch.device("meta"):
+        model = build_model(cfg)
+    name = component or ("backbone" if hasattr(model, "backbone") else "autoencoder")
+    if name not in ("backbone",) + PIXEL_COMPONENTS or not hasattr(model, name):
+        have = [n for n in ("backbone",) + PIXEL_COMPONENTS if hasattr(model, n)]
+        raise SystemExit(f"error: {config}: no countable component {name!r}; its {type(model).__name__} has "
+                         f"{', '.join(have)}")
+    if torch.device(device).type == "meta":
+        return cfg, name, getattr(model, name)
+    if name == "backbone":
+        return cfg, name, build_backbone(cfg.model, device)
     with torch.device(device):
-        backbone = BACKBONES.build(backbone_cfg)
-    return cfg, backbone
+        return cfg, name, getattr(build_model(cfg), name)
 
 
-def analyse(cfg: Any, backbone: torch.nn.Module, args: argparse.Namespace, backward: bool = False,
+def component_inputs(cfg: Any, name: str, module: torch.nn.Module, args: argparse.Namespace) -> dict[str, Any]:
+    """Zero inputs of one call of the component ``name``."""
+    device = next(module.parameters()).device
+    if name == "backbone":
+        shape = args.input_shape or default_input_shape(module, args.batch_size)
+        return backbone_inputs(module, shape, device=device, text_length=args.text_length)
+    shape = args.input_shape or default_pixel_shape(cfg, args.batch_size)
+    return {"x": torch.zeros(shape, device=device)}
+
+
+def analyse(cfg: Any, name: str, module: torch.nn.Module, args: argparse.Namespace, backward: bool = False,
             memory: bool = False) -> dict[str, Any]:
-    """The JSON report of one backbone (see ``--json``)."""
-    shape = args.input_shape or default_input_shape(cfg, backbone, args.batch_size)
-    device = next(backbone.parameters()).device
-    inputs = backbone_inputs(backbone, shape, device=device, text_length=args.text_length)
+    """The JSON report of one component (see ``--json``)."""
+    inputs = component_inputs(cfg, name, module, args)
+    shape = tuple(next(iter(inputs.values())).shape)
+    device = next(module.parameters()).device
     start = time.perf_counter()
-    report = count_flops(backbone, inputs, backend="torch" if device.type == "meta" else "fvcore")
+    report = count_flops(module, inputs, backend="torch" if device.type == "meta" else "fvcore")
     options = dict(convention=args.convention, attention_matmuls=not args.no_attention_matmuls,
                    norms=not args.no_norms)
     scale = 2 if args.convention == "flop" else 1
-    extra = reference_adaln_macs(backbone, shape) * scale if args.adaln_per_sequence else 0
-    params = param_counts(backbone)
+    extra = reference_adaln_macs(module, shape) * scale if args.adaln_per_sequence else 0
+    params = param_counts(module)
     out: dict[str, Any] = {
-        "input_shape": list(shape), "backend": "torch" if device.type == "meta" else "fvcore",
+        "component": name, "input_shape": list(shape), "backend": "torch" if device.type == "meta" else "fvcore",
         "convention": args.convention,
         "attention_matmuls": options["attention_matmuls"], "norms": options["norms"],
         "adaln_per_sequence": args.adaln_per_sequence,
@@ -95,20 +124,20 @@ def analyse(cfg: Any, backbone: torch.nn.Module, args: argparse.Namespace, backw
         "skipped_ops": dict(report.skipped),
     }
     if backward:
-        fwd, both = count_fwd_bwd_macs(backbone, inputs)
+        fwd, both = count_fwd_bwd_macs(module, inputs)
         attn = 0 if options["attention_matmuls"] else 3 * report.attention_macs  # fwd 2 + bwd 4 matmuls
         out["flops_fwd_bwd_estimate"] = 3 * out["flops"]
         out["flops_fwd_bwd_measured"] = (both - attn) * scale + 3 * extra
         out["fwd_bwd_over_fwd_measured"] = both / fwd if fwd else float("nan")
     if memory:
-        out["activation_bytes"] = activation_bytes(backbone, inputs)
+        out["activation_bytes"] = activation_bytes(module, inputs)
     out["seconds"] = round(time.perf_counter() - start, 3)
     return out
 
 
 def print_table(name: str, r: dict[str, Any]) -> None:
     unit = "FLOPs" if r["convention"] == "flop" else "MACs"
-    print(f"{name}  input {tuple(r['input_shape'])}  ({unit}; attention matmuls "
+    print(f"{name} ({r['component']})  input {tuple(r['input_shape'])}  ({unit}; attention matmuls "
           f"{'in' if r['attention_matmuls'] else 'out'}, norms {'in' if r['norms'] else 'out'}"
           f"{', Latte per-sequence adaLN' if r['adaln_per_sequence'] else ''})")
     print(f"{'module':<24}{'params':>16}{unit:>14}")

@@ -15,7 +15,7 @@ training shift. The options have the meaning they have for DDPM / DDIM (``sample
 """
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import Callable
 
 import torch
@@ -25,13 +25,15 @@ from tqdm.auto import tqdm
 from registry import SAMPLERS
 from walt.diffusion.guidance import ModelFn
 from walt.diffusion.rectified_flow import RectifiedFlow, shift_time
-from walt.diffusion.noise import gaussian_noise
+from walt.diffusion.sampler_base import Observed, SamplerBase
 
 Velocity = Callable[[Tensor, float], Tensor]
 
 
-class FlowSampler(ABC):
+class FlowSampler(SamplerBase):
     """The loop shared by the ODE samplers; subclasses define one ``step`` from ``t`` to ``t_next``."""
+
+    diffusion_kind, instead = RectifiedFlow, "sample a GaussianDiffusion with DDIM or DDPM"
 
     def __init__(self, num_steps: int = 50, shift: float | None = None, progress: bool = False):
         if num_steps < 1:
@@ -49,28 +51,20 @@ class FlowSampler(ABC):
         shift = diffusion.shift if self.shift is None else self.shift
         return [shift_time(1 - i / self.num_steps, shift) for i in range(self.num_steps + 1)]
 
-    @torch.inference_mode()
-    def sample(self, diffusion: RectifiedFlow, model_fn: ModelFn, shape: tuple[int, ...], *,
-               generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-               noise: Tensor | None = None, self_condition: bool = False,
-               observed: tuple[Tensor, Tensor] | None = None, progress: bool | None = None) -> Tensor:
-        """Integrate from ``noise`` (or Gaussian noise from ``generator``) at ``t = 1`` to a sample at ``t = 0``."""
-        if not isinstance(diffusion, RectifiedFlow):
-            raise ValueError(f"sampler {type(self).__name__} integrates a RectifiedFlow ODE, got a "
-                             f"{type(diffusion).__name__} diffusion (sample it with DDIM or DDPM)")
+    def integrate(self, diffusion: RectifiedFlow, model_fn: ModelFn, x: Tensor, generator: torch.Generator | None,
+                  self_condition: bool, observed: Observed | None, progress: bool) -> Tensor:
+        """Integrate from the noise ``x`` at ``t = 1`` to a sample at ``t = 0``."""
         times = self.time_grid(diffusion)
-        x = gaussian_noise(shape, generator, device) if noise is None else noise.to(device)
         # float64 samples keep float64 times; lower precisions get float32 times (t·1000 in bf16 is too coarse)
         t_dtype = torch.promote_types(x.dtype, torch.float32)
         x_sc = torch.zeros_like(x) if self_condition else None
         if observed is not None:
-            # a dense bool mask: torch.where with a broadcast (B, 1, T, 1, 1) mask is several times slower
-            z_obs, keep = observed[0].to(x), observed[1].to(device).bool().expand(x.shape).contiguous()
+            z_obs, keep = observed
             noise_obs = x  # at t_0 = 1 the observed frames' straight path starts at their noise
 
         def velocity(x_t: Tensor, t: float) -> Tensor:
             nonlocal x_sc
-            t_model = torch.full((shape[0],), t, device=device, dtype=t_dtype)
+            t_model = torch.full((x_t.shape[0],), t, device=x_t.device, dtype=t_dtype)
             if observed is not None:  # every network input, Heun's corrector included, sees them at time t
                 x_t = torch.where(keep, diffusion.q_sample(z_obs, t_model, noise_obs), x_t)
             t_model = diffusion.model_time(t_model)
@@ -79,8 +73,7 @@ class FlowSampler(ABC):
                 x_sc = diffusion.x0_from_output(out, x_t, t_model)
             return out.to(x_t.dtype)
 
-        show = self.progress if progress is None else progress
-        for i in tqdm(range(self.num_steps), desc=type(self).__name__, disable=not show):
+        for i in tqdm(range(self.num_steps), desc=type(self).__name__, disable=not progress):
             x = self.step(velocity, x, times[i], times[i + 1])
         if observed is not None:
             x = torch.where(keep, z_obs, x)

@@ -13,7 +13,7 @@ A sampler calls ``model_fn(x_t, t, **extra)`` (classifier-free guidance is appli
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 
 import torch
 from torch import Tensor
@@ -25,12 +25,15 @@ from walt.diffusion.guidance import ModelFn
 from walt.diffusion.noise import gaussian_noise
 from walt.diffusion.parameterization import x0_eps_coefficients
 from walt.diffusion.respacing import space_timesteps
+from walt.diffusion.sampler_base import Observed, SamplerBase
 
 
-class Sampler(ABC):
-    """The loop shared by the samplers; subclasses define one reverse ``step``. All samples of a batch share the
+class Sampler(SamplerBase):
+    """The loop shared by DDPM and DDIM; subclasses define one reverse ``step``. All samples of a batch share the
     timestep, so per-step coefficients are Python floats (few small tensor ops per step: the loop costs little
     next to the network, see ``benchmarks/sampling.py``)."""
+
+    diffusion_kind, instead = GaussianDiffusion, "sample a RectifiedFlow with Euler or Heun"
 
     def __init__(self, num_steps: int = 50, spacing: str = "trailing", progress: bool = False):
         self.num_steps, self.spacing, self.progress = num_steps, spacing, progress
@@ -40,31 +43,24 @@ class Sampler(ABC):
              generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """One reverse step from index ``i`` of the (respaced) ``diffusion``: ``(x_{i−1}, x̂_0)``."""
 
-    @torch.inference_mode()
-    def sample(self, diffusion: GaussianDiffusion, model_fn: ModelFn, shape: tuple[int, ...], *,
-               generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-               noise: Tensor | None = None, self_condition: bool = False,
-               observed: tuple[Tensor, Tensor] | None = None, progress: bool | None = None) -> Tensor:
-        """Draw samples of ``shape`` starting from ``noise`` (or Gaussian noise from ``generator``)."""
-        if not isinstance(diffusion, GaussianDiffusion):
-            raise ValueError(f"sampler {type(self).__name__} samples a GaussianDiffusion, got a "
-                             f"{type(diffusion).__name__} diffusion (sample a RectifiedFlow with Euler or Heun)")
+    def integrate(self, diffusion: GaussianDiffusion, model_fn: ModelFn, x: Tensor,
+                  generator: torch.Generator | None, self_condition: bool, observed: Observed | None,
+                  progress: bool) -> Tensor:
         spaced = diffusion.respace(space_timesteps(diffusion.num_timesteps, self.num_steps, self.spacing))
-        timesteps = [torch.full((shape[0],), int(ts), device=device, dtype=torch.long) for ts in spaced.timestep_map]
-        x = gaussian_noise(shape, generator, device) if noise is None else noise.to(device)
+        timesteps = [torch.full((x.shape[0],), int(ts), device=x.device, dtype=torch.long)
+                     for ts in spaced.timestep_map]
         if observed is not None:
-            # a dense bool mask: torch.where with a broadcast (B, 1, T, 1, 1) mask is several times slower
-            z_obs, keep = observed[0].to(x), observed[1].to(device).bool().expand(x.shape).contiguous()
+            z_obs, keep = observed
             x = torch.where(keep, self._noised(spaced, z_obs, spaced.num_timesteps - 1, x), x)
         x_sc = torch.zeros_like(x) if self_condition else None
         indices = range(spaced.num_timesteps - 1, -1, -1)
-        for i in tqdm(indices, desc=type(self).__name__, disable=not (self.progress if progress is None else progress)):
+        for i in tqdm(indices, desc=type(self).__name__, disable=not progress):
             out = model_fn(x, timesteps[i], **({"x_sc": x_sc} if self_condition else {}))
             x, x0 = self.step(spaced, out, x, i, generator)
             if self_condition:
                 x_sc = x0
             if observed is not None:
-                z_obs_t = self._noised(spaced, z_obs, i - 1, gaussian_noise(x.shape, generator, device)) if i > 0 \
+                z_obs_t = self._noised(spaced, z_obs, i - 1, gaussian_noise(x.shape, generator, x.device)) if i > 0 \
                     else z_obs
                 x = torch.where(keep, z_obs_t, x)
         return x

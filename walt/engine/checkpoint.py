@@ -1,9 +1,19 @@
-"""Checkpoint files: ``{model, ema, optimizer, scheduler, step, rng, config, data, history}`` in one ``torch.save``
-file, written atomically (a temporary file in the same directory, fsynced, then ``os.replace``d over the target),
-and a small text file ``latest`` in the work dir holding the newest checkpoint's file name (rewritten the same
-way). An interrupted write therefore never damages the previous checkpoint nor the ``latest`` pointer."""
+"""Checkpoint files and their retention.
+
+A checkpoint is one ``torch.save`` file ``step_XXXXXXXX.pth`` holding only tensors and plain Python values
+(``{model, ema, optimizer, scaler, step, rng, data, history, settings, config}``, the config as its text), so it is
+read back with ``torch.load(weights_only=True)``: loading a checkpoint runs no code from it. It is written
+atomically (a temporary file in the same directory, fsynced, ``os.replace``d over the target, the directory
+fsynced), then the small text file ``latest`` is pointed at it the same way. An interrupted write (a crash, a
+``kill -9``) therefore never damages the previous checkpoint nor the ``latest`` pointer; it can leave a temporary
+file behind, which :func:`remove_partial_writes` clears when the next run starts.
+
+Retention (:func:`prune_checkpoints`) runs only after the new checkpoint and ``latest`` are durable, keeps the
+``keep_last`` newest checkpoints and every ``keep_every``-th step, and never deletes the one ``latest`` names.
+"""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +22,12 @@ import torch
 from walt.engine.errors import CheckpointError
 from walt.utils.atomic import atomic_write
 
-__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "checkpoint_name", "LATEST"]
+__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "checkpoint_name", "prune_checkpoints",
+           "remove_partial_writes", "LATEST"]
 
 LATEST = "latest"
+_CHECKPOINT = re.compile(r"step_(\d+)\.pth")
+_PARTIAL = ".step_*.pth.*.tmp", f".{LATEST}.*.tmp"  # atomic_write's temporary names for these two files
 
 
 def checkpoint_name(step: int) -> str:
@@ -42,13 +55,14 @@ def latest_checkpoint(work_dir: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path, required: tuple[str, ...] = ("model",)) -> dict[str, Any]:
-    """Load a checkpoint on CPU; ``CheckpointError`` naming the file if it is missing, corrupt or lacks a key."""
+    """Load a checkpoint on CPU (tensors and plain values only); ``CheckpointError`` naming the file if it is
+    missing, corrupt, holds other objects, or lacks a ``required`` key."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # truncated zip, not a torch file, unpickling failure
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, not a torch file, an object the weights-only unpickler refuses
         raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, expected a dict")
@@ -56,3 +70,36 @@ def load_checkpoint(path: str | Path, required: tuple[str, ...] = ("model",)) ->
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {missing} (has {sorted(state)})")
     return state
+
+
+def prune_checkpoints(work_dir: str | Path, *, keep_last: int | None, keep_every: int | None,
+                      newest_step: int) -> list[Path]:
+    """Delete the checkpoints of ``work_dir`` up to ``newest_step`` except the ``keep_last`` newest (None: all),
+    the steps divisible by ``keep_every`` (None: none) and the one ``latest`` names; return the deleted paths.
+
+    Checkpoints of later steps (left by an earlier run that was resumed from an older checkpoint) are neither
+    counted nor deleted: this run overwrites them when it reaches their step."""
+    work_dir = Path(work_dir)
+    pointer = work_dir / LATEST
+    current = pointer.read_text().strip() if pointer.is_file() else None
+    steps = {}
+    for path in work_dir.iterdir():
+        match = _CHECKPOINT.fullmatch(path.name)
+        if match and int(match.group(1)) <= newest_step:
+            steps[int(match.group(1))] = path
+    ordered = sorted(steps)
+    keep = set(ordered if keep_last is None else ordered[max(0, len(ordered) - keep_last):])
+    if keep_every:
+        keep |= {step for step in ordered if step % keep_every == 0}
+    deleted = [steps[step] for step in ordered if step not in keep and steps[step].name != current]
+    for path in deleted:
+        path.unlink()
+    return deleted
+
+
+def remove_partial_writes(work_dir: str | Path) -> list[Path]:
+    """Delete the temporary files that interrupted checkpoint / ``latest`` writes left in ``work_dir``."""
+    partial = [path for pattern in _PARTIAL for path in Path(work_dir).glob(pattern)]
+    for path in partial:
+        path.unlink(missing_ok=True)
+    return partial

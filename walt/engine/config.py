@@ -19,7 +19,7 @@ from mmengine.config.config import DictAction
 
 from walt.engine.errors import ConfigError
 
-__all__ = ["load_config", "parse_cfg_options", "apply_cfg_options", "default_work_dir"]
+__all__ = ["load_config", "parse_cfg_options", "apply_cfg_options", "default_work_dir", "unknown_key_message"]
 
 
 def load_config(path: str | Path, cfg_options: list[str] | dict[str, Any] | None = None) -> Config:
@@ -97,14 +97,14 @@ def _type_swaps(cfg: Config, options: dict[str, Any]) -> list[str]:
 
 
 def _check_new_component_keys(prefix: str, given: dict[str, Any]) -> None:
-    accepted = _accepted_kwargs(given["type"])
+    accepted = component_kwargs(given["type"])
     if accepted is None:
         return
     for key in given:
         top = key.split(".")[0]
         if top != "type" and top not in accepted:
-            raise ConfigError(_unknown_message(f"{prefix}.{key}", top, accepted,
-                                               f"{given['type']} takes no argument {top!r}"))
+            raise ConfigError(unknown_key_message(f"{prefix}.{key}", top, accepted,
+                                                  f"{given['type']} takes no argument {top!r}"))
 
 
 def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
@@ -135,12 +135,12 @@ def _check_key_exists(cfg: Config, key: str, allow_none_leaf: bool = False) -> N
                 continue
             is_last = depth == len(parts) - 1
             if is_last and "type" in node:
-                accepted = _accepted_kwargs(node["type"])
+                accepted = component_kwargs(node["type"])
                 if accepted is None or part in accepted:
                     return
-                raise ConfigError(_unknown_message(key, part, set(node.keys()) | accepted,
-                                                   f"{where} has no key {part!r}"))
-            raise ConfigError(_unknown_message(key, part, set(node.keys()), f"{where} has no key {part!r}"))
+                raise ConfigError(unknown_key_message(key, part, set(node.keys()) | accepted,
+                                                      f"{where} has no key {part!r}"))
+            raise ConfigError(unknown_key_message(key, part, set(node.keys()), f"{where} has no key {part!r}"))
         if isinstance(node, (list, tuple)):
             if part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
                 node = node[int(part)]
@@ -152,13 +152,15 @@ def _check_key_exists(cfg: Config, key: str, allow_none_leaf: bool = False) -> N
         raise ConfigError(f"unknown config key {key!r}: {where} is {node!r}, not a dict")
 
 
-def _unknown_message(key: str, part: str, candidates: Iterable[str], what: str) -> str:
+def unknown_key_message(key: str, part: str, candidates: Iterable[str], what: str,
+                        source: str = "--cfg-options") -> str:
+    """``unknown config key 'a.b' in SOURCE: WHAT; did you mean ...?`` with the closest of ``candidates``."""
     from registry import close_matches
 
-    return f"unknown config key {key!r} in --cfg-options: {what}{close_matches(part, candidates)}"
+    return f"unknown config key {key!r} in {source}: {what}{close_matches(part, candidates)}"
 
 
-def _accepted_kwargs(type_name: Any) -> set[str] | None:
+def component_kwargs(type_name: Any) -> set[str] | None:
     """Keyword arguments of the registered class called ``type_name`` (``None``: accepts any, or unknown class)."""
     from registry import accepted_kwargs, find_class  # late: importing registry members pulls in the model packages
 

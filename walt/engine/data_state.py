@@ -7,11 +7,17 @@ generator seeded with ``seed + epoch`` (or the sampler's ``set_epoch``), and a r
 batches at the index level (no data is read for them). Every index travels to the worker as ``(epoch, index)``,
 and the worker sets the dataset's epoch (``set_epoch``, when it has one) before reading the item, so each item's
 augmentation is a function of (seed, epoch, index) (walt/data/transforms.py ``item_generator``) whichever worker
-loads it: the resumed run sees exactly the batches the uninterrupted one would, with any number of workers."""
+loads it: the resumed run sees exactly the batches the uninterrupted one would, with any number of workers.
+
+The workers ignore SIGTERM and SIGINT: a scheduler or a terminal signals the whole process group, and a worker that
+died of it would make the main process fail ("DataLoader worker ... is killed by signal") before it could save. The
+main process decides when to stop; its workers end with it."""
 from __future__ import annotations
 
+import functools
 import itertools
-from typing import Any, Iterator
+import signal
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -55,6 +61,13 @@ class _EpochBatches(Sampler):
                 yield [(epoch, index) for index in batch]
 
 
+def _worker_init(worker_id: int, then: Callable[[int], None] | None = None) -> None:
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, signal.SIG_IGN)
+    if then is not None:
+        then(worker_id)
+
+
 class ResumableLoader:
     """``next_batch()`` forever over ``loader`` (a map-style dataset); ``state_dict()`` = ``{epoch, consumed}``."""
 
@@ -95,7 +108,8 @@ class ResumableLoader:
         return DataLoader(
             _EpochItems(src.dataset), batch_sampler=_EpochBatches(src, self.seed, self.epoch, self.consumed),
             num_workers=workers, collate_fn=src.collate_fn, pin_memory=src.pin_memory, timeout=src.timeout,
-            worker_init_fn=src.worker_init_fn, multiprocessing_context=src.multiprocessing_context,
+            worker_init_fn=functools.partial(_worker_init, then=src.worker_init_fn),
+            multiprocessing_context=src.multiprocessing_context,
             # the workers' base seed comes from this generator, not from the global RNG (the training noise)
             generator=torch.Generator().manual_seed(10_007 * (self.seed + 1) + self.epoch),
             prefetch_factor=src.prefetch_factor if workers > 0 else None)

@@ -1,17 +1,21 @@
-"""Distributed setup for ``torchrun``: process group (nccl on CUDA, gloo on CPU), device choice, and wrapping the
-model for data parallelism (``parallel="ddp"``) or fully sharded data parallelism (``parallel="fsdp"``: FSDP2
-``fully_shard`` on every backbone block, then on the whole model)."""
+"""Distributed setup for ``torchrun``: process group (nccl on CUDA, gloo on CPU), device choice, wrapping the model
+for data parallelism (``parallel="ddp"``) or fully sharded data parallelism (``parallel="fsdp"``: FSDP2
+``fully_shard`` on every backbone block, then on the whole model), and what differs between the two for the
+trainer: full state dicts of the model and optimizer for a checkpoint (FSDP gathers shards), and switching the
+gradient all-reduce off on the non-final micro-steps of gradient accumulation."""
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistInfo", "init_distributed", "wrap_model", "unwrap", "all_reduce_mean", "gather_objects", "cleanup"]
+__all__ = ["DistInfo", "init_distributed", "wrap_model", "unwrap", "all_reduce_mean", "gather_objects", "cleanup",
+           "gradient_sync", "get_training_state", "set_training_state"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,65 @@ def wrap_model(model: nn.Module, parallel: str, info: DistInfo) -> nn.Module:
 def unwrap(model: nn.Module) -> nn.Module:
     """The user's module inside a DDP wrapper (FSDP2 shards in place, nothing to unwrap)."""
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _sharded(model: nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+    return isinstance(model, FSDPModule)
+
+
+@contextlib.contextmanager
+def gradient_sync(model: nn.Module, enabled: bool) -> Iterator[None]:
+    """Forward and backward inside this block all-reduce (DDP) / reduce-scatter (FSDP) the gradients only when
+    ``enabled``; otherwise each rank accumulates its own local gradients (``no_sync``), to be synchronised by the
+    last micro-step of the optimizer step."""
+    if enabled:
+        yield
+    elif isinstance(model, nn.parallel.DistributedDataParallel):
+        with model.no_sync():
+            yield
+    elif _sharded(model):
+        model.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            model.set_requires_gradient_sync(True)
+    else:
+        yield
+
+
+def get_training_state(model: nn.Module, optimizer: torch.optim.Optimizer,
+                       skip: set[str]) -> tuple[dict[str, torch.Tensor], dict]:
+    """Full (unsharded) state dicts of the model (without the names in ``skip``, on CPU) and of the optimizer.
+    Under FSDP every rank must call it (it gathers the shards); the full dicts then exist on rank 0 only."""
+    if _sharded(model):
+        from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                             get_optimizer_state_dict)
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        model_state = get_model_state_dict(model, options=options)
+        optimizer_state = get_optimizer_state_dict(model, optimizer, options=options)
+    else:
+        model_state, optimizer_state = unwrap(model).state_dict(), optimizer.state_dict()
+    return {k: v.detach().cpu() for k, v in model_state.items() if k not in skip}, optimizer_state
+
+
+def set_training_state(model: nn.Module, model_state: dict[str, torch.Tensor],
+                       optimizer: torch.optim.Optimizer | None = None, optimizer_state: dict | None = None) -> Any:
+    """Load full state dicts (as :func:`get_training_state` returns them) into a possibly sharded model and, when
+    given, its optimizer; returns the model's ``(missing_keys, unexpected_keys)`` (loaded non-strictly)."""
+    if _sharded(model):
+        from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
+                                                             set_optimizer_state_dict)
+        result = set_model_state_dict(model, model_state,
+                                      options=StateDictOptions(full_state_dict=True, strict=False))
+        if optimizer is not None:
+            set_optimizer_state_dict(model, optimizer, optimizer_state,
+                                     options=StateDictOptions(full_state_dict=True))
+        return result
+    result = unwrap(model).load_state_dict(model_state, strict=False)
+    if optimizer is not None:
+        optimizer.load_state_dict(optimizer_state)
+    return result
 
 
 def all_reduce_mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:

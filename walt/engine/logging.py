@@ -1,6 +1,11 @@
 """What a training run reports, on rank 0 only: a plain-text log (``train.log`` in the work dir), a tqdm progress
 bar (steps/s, ETA), Weights & Biases (``wandb.mode``: online / offline / disabled) with the config, a parameter
-table, scalars and sample videos, sample GIFs in ``work_dir/samples``, and a loss-curve PNG at the end."""
+table, scalars and sample videos, sample GIFs in ``work_dir/samples``, and a loss-curve PNG at the end.
+
+A resumed run continues the same W&B run and sends nothing for the steps W&B already has (those between the
+checkpoint and the interruption: W&B would drop them, and a bit-exact resume recomputes the same values); the run
+is finished with the process's exit code, so a run stopped by a NaN is marked failed (and one stopped by a signal
+preempted)."""
 from __future__ import annotations
 
 import os
@@ -16,6 +21,7 @@ from walt.data.video_io import make_grid, write_gif
 __all__ = ["RunLogger", "parameter_rows"]
 
 WANDB_ID_FILE = "wandb_run_id"
+WANDB_STEP_FILE = "wandb_last_step"  # the last step sent to W&B, for a resumed run
 
 
 def parameter_rows(model: nn.Module) -> list[tuple[str, int, int]]:
@@ -38,6 +44,7 @@ class RunLogger:
         self.history: list[tuple[int, float]] = []
         self._run, self._file, self._bar = None, None, None
         self._t0, self._step0 = time.perf_counter(), start_step
+        self._wandb_floor = -1  # steps up to this one were sent to the W&B run before it was resumed
         if not active:
             return
         self._file = open(self.work_dir / "train.log", "a", buffering=1)
@@ -55,6 +62,8 @@ class RunLogger:
 
         id_file = self.work_dir / WANDB_ID_FILE
         run_id = id_file.read_text().strip() if resumed and id_file.is_file() else None
+        if run_id:
+            self._wandb_floor = _read_int(self.work_dir / WANDB_STEP_FILE, default=-1)
         self._run = wandb.init(project=wandb_cfg.get("project", "walt"), entity=wandb_cfg.get("entity"),
                                name=wandb_cfg.get("name") or self.work_dir.name, mode=mode, id=run_id,
                                resume="allow" if run_id else None, config=cfg.to_dict(),
@@ -64,13 +73,20 @@ class RunLogger:
 
     # -----------------------------------------------------------------------------------------------------------
 
-    def text(self, message: str) -> None:
-        """One timestamped line in ``train.log`` (and above the progress bar)."""
+    def text(self, message: str, console: bool = True) -> None:
+        """One timestamped line in ``train.log`` (and, with ``console``, above the progress bar)."""
         if not self.active:
             return
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
         self._file.write(line + "\n")
-        tqdm.write(line)
+        if console:
+            tqdm.write(line)
+
+    def _wandb_log(self, values: dict[str, Any], step: int) -> None:
+        if self._run is None or step <= self._wandb_floor:
+            return
+        self._run.log(values, step=step)
+        (self.work_dir / WANDB_STEP_FILE).write_text(f"{step}\n")
 
     def parameters(self, model: nn.Module) -> None:
         rows = parameter_rows(model)
@@ -80,8 +96,8 @@ class RunLogger:
         if self._run is not None:
             import wandb
 
-            self._run.log({"parameters": wandb.Table(columns=["module", "parameters", "trainable"],
-                                                     data=[list(r) for r in rows])}, step=self._step0)
+            self._wandb_log({"parameters": wandb.Table(columns=["module", "parameters", "trainable"],
+                                                       data=[list(r) for r in rows])}, step=self._step0)
 
     def advance(self, step: int, loss: float) -> None:
         """Called after every optimizer step: progress bar and loss history."""
@@ -100,8 +116,7 @@ class RunLogger:
         self._t0, self._step0 = now, step
         self.history.append((step, values["loss"]))
         self.text(f"step {step} " + " ".join(f"{k} {_fmt(v)}" for k, v in values.items()))
-        if self._run is not None:
-            self._run.log(values, step=step)
+        self._wandb_log(values, step)
 
     def videos(self, step: int, videos: Tensor, fps: int = 8) -> Path | None:
         """Write ``videos`` ``(N, 3, T, H, W)`` in ``[-1, 1]`` as one grid to ``samples/step_XXXXXXXX.gif``."""
@@ -115,17 +130,20 @@ class RunLogger:
             import wandb
 
             # from the file: encoding raw frames would need moviepy
-            self._run.log({"samples": wandb.Video(str(path))}, step=step)
+            self._wandb_log({"samples": wandb.Video(str(path))}, step)
         return path
 
-    def close(self) -> Path | None:
-        """Close the bar, the log and W&B; write ``loss_curve.png``; return its path (None if nothing logged)."""
+    def close(self, exit_code: int = 0, preempted: bool = False) -> Path | None:
+        """Close the bar, the log and W&B (finished with ``exit_code``: non-zero marks the run failed, ``preempted``
+        marks it preempted); write ``loss_curve.png``; return its path (None if nothing logged)."""
         if not self.active:
             return None
         self._bar.close()
         png = self._loss_curve()
         if self._run is not None:
-            self._run.finish()
+            if preempted:
+                self._run.mark_preempting()
+            self._run.finish(exit_code=exit_code)
         self._file.close()
         return png
 
@@ -147,6 +165,13 @@ class RunLogger:
         plt.close(fig)
         self.text(f"loss curve written to {path}")
         return path
+
+
+def _read_int(path: Path, default: int) -> int:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return default
 
 
 def _fmt(value: float) -> str:

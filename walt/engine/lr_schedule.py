@@ -1,4 +1,6 @@
-"""Learning-rate schedule: linear warmup, then constant (LAVITA §4.1) or cosine decay to ``min_lr_ratio``."""
+"""Learning-rate schedule: linear warmup, then constant (LAVITA §4.1) or cosine decay to ``min_lr_ratio``. The lr
+is a function of the config and the optimizer-step count alone, so a resumed run rebuilds the schedule from its
+(current) config at the checkpoint's step instead of restoring one from the checkpoint."""
 from __future__ import annotations
 
 import math
@@ -31,8 +33,15 @@ class WarmupSchedule:
         return self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def build_lr_scheduler(cfg: dict | None, optimizer: torch.optim.Optimizer,
-                       total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """``LambdaLR`` over ``WarmupSchedule(**cfg)``; ``cfg`` keys: ``warmup_steps``, ``decay``, ``min_lr_ratio``."""
+def build_lr_scheduler(cfg: dict | None, optimizer: torch.optim.Optimizer, total_steps: int,
+                       start_step: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """``LambdaLR`` over ``WarmupSchedule(**cfg)`` positioned after ``start_step`` optimizer steps (the optimizer's
+    groups then hold ``initial_lr`` × the schedule at ``start_step``); ``cfg`` keys: ``warmup_steps``, ``decay``,
+    ``min_lr_ratio``."""
     schedule = WarmupSchedule(total_steps=total_steps, **dict(cfg or {}))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    if start_step == 0:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    for group in optimizer.param_groups:
+        if "initial_lr" not in group:
+            raise ValueError("build_lr_scheduler(start_step > 0) needs the optimizer groups' 'initial_lr' (base lr)")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule, last_epoch=start_step - 1)

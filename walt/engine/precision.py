@@ -1,27 +1,24 @@
 """Mixed precision: bf16 autocast with fp32 master weights where the hardware has native bf16 matmuls (CUDA
-``is_bf16_supported``, or a CPU with AVX512-BF16 / AMX), fp16 autocast with a ``GradScaler`` on CUDA, else fp32."""
+``is_bf16_supported``, or a CPU with AVX512-BF16 / AMX that no ISA cap hides: ``walt.utils.hardware``), fp16 autocast
+with a ``GradScaler`` on CUDA, else fp32."""
 from __future__ import annotations
 
 import contextlib
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import ContextManager
 
 import torch
 
+from walt.utils import hardware
+
 __all__ = ["Precision", "resolve_precision", "cpu_has_native_bf16"]
 
 
-@lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
-    """True when /proc/cpuinfo lists ``avx512_bf16`` or ``amx_bf16`` (bf16 matmuls in hardware)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    """True when the CPU multiplies bf16 in hardware (``avx512_bf16`` or ``amx_bf16``) and no ISA cap of the
+    environment (``scripts/avx2_env.sh``: AVX2 emulation) hides it."""
+    return hardware.cpu_info().native_bf16
 
 
 @dataclass
@@ -48,7 +45,8 @@ def resolve_precision(requested: str, device: torch.device) -> Precision:
         raise ValueError(f"precision must be 'bf16', 'fp16' or 'fp32', got {requested!r}")
     cuda = device.type == "cuda"
     if requested == "bf16" and not (torch.cuda.is_bf16_supported() if cuda else cpu_has_native_bf16()):
-        warnings.warn(f"precision='bf16' but {device} has no native bf16 matmuls; training in fp32")
+        where = hardware.describe(str(device)).split(";")[0]
+        warnings.warn(f"precision='bf16' but {device} has no native bf16 matmuls ({where}); using fp32")
         requested = "fp32"
     if requested == "fp16" and not cuda:
         warnings.warn("precision='fp16' needs CUDA (loss scaling); training in fp32")

@@ -1,5 +1,6 @@
 """Random-number-generator state: capture and restore python, numpy, torch CPU and CUDA generators, so a resumed
-run draws the same noise and timesteps as an uninterrupted one."""
+run draws the same noise and timesteps as an uninterrupted one. The state is made of tensors and plain Python values
+only (numpy's key array travels as a tensor), so a checkpoint holding it loads with ``weights_only=True``."""
 from __future__ import annotations
 
 import random
@@ -19,7 +20,10 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    state = dict(python=random.getstate(), torch=torch.get_rng_state(),
+                 numpy=(name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
+                        float(cached_gaussian)))
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state()
     return state
@@ -27,7 +31,8 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, cached_gaussian = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached_gaussian))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])

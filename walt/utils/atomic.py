@@ -1,5 +1,6 @@
-"""Atomic file writes: a temporary file in the target's directory, fsynced, then ``os.replace``d over the target, so
-an interrupted write never leaves a half-written file under the final name (checkpoints, latent and text caches)."""
+"""Atomic file writes: a temporary file in the target's directory, fsynced, then ``os.replace``d over the target, and
+the directory fsynced, so an interrupted write never leaves a half-written file under the final name (checkpoints,
+latent and text caches) and a finished one survives a power loss (the rename itself is on disk)."""
 from __future__ import annotations
 
 import os
@@ -22,6 +23,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_directory(path.parent)
+
+
+def fsync_directory(directory: str | os.PathLike) -> None:
+    """Make the directory's entries (renames, new and deleted files) durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a directory: the rename is then as durable as they make it
+        pass
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:

@@ -21,6 +21,7 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
+from walt.models.attention.heads import MultiHeadAttention
 from walt.models.attention.kernel import WindowSpec, resolve_window, windowed_attention
 from walt.models.attention.needs import AttentionNeeds, has_spatial_extent
 from walt.models.embeddings.rel_pos_bias import RelativePositionBias
@@ -28,30 +29,21 @@ from walt.models.embeddings.rope import TemporalRoPE
 from walt.models.grid import Grid
 
 
-class WindowSelfAttention(nn.Module):
+class WindowSelfAttention(MultiHeadAttention):
     """Multi-head self-attention inside ``(wt, wh, ww)`` windows with optional qk-norm, relative position bias and
     temporal RoPE (see the module docstring)."""
 
     def __init__(self, dim: int, num_heads: int, window: WindowSpec = (None, None, None), qk_norm: bool = True,
                  qkv_bias: bool = True, rel_pos_bias: bool = False, rope: bool = False,
                  input_grid: Sequence[int] | None = None):
-        super().__init__()
-        name = type(self).__name__
-        if dim % num_heads:
-            raise ValueError(f"{name}: dim={dim} is not divisible by num_heads={num_heads}")
-        self.dim, self.num_heads, self.head_dim = dim, num_heads, dim // num_heads
-        self.window = tuple(window)
-        if len(self.window) != 3:
-            raise ValueError(f"{name}: window must have 3 entries (t, h, w), got {self.window}")
+        super().__init__(dim, num_heads, window)
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
-        self.q_norm = nn.LayerNorm(self.head_dim, eps=1e-6) if qk_norm else nn.Identity()
-        self.k_norm = nn.LayerNorm(self.head_dim, eps=1e-6) if qk_norm else nn.Identity()
-        self.proj = nn.Linear(dim, dim)
+        self.add_qk_norm_and_proj(qk_norm)
         self.rope = TemporalRoPE(self.head_dim) if rope and self.window[0] != 1 else None
         self.rel_pos = None
         if rel_pos_bias:
             if input_grid is None and any(w is None for w in self.window):
-                raise ValueError(f"{name}: window {self.window} has whole-axis (None) entries; rel_pos_bias=True "
+                raise ValueError(f"{type(self).__name__}: window {self.window} has whole-axis (None) entries; rel_pos_bias=True "
                                  f"needs input_grid=(t, h, w) to size its table")
             table = self.window if input_grid is None else resolve_window(self.window, Grid(*input_grid))
             self.rel_pos = RelativePositionBias(table, num_heads)

@@ -180,7 +180,7 @@ class CausalVAE3D(nn.Module):
             path = path / (path / "latest").read_text().strip()
         if not path.is_file():
             raise FileNotFoundError(f"CausalVAE3D: pretrained checkpoint {path} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
             state = state["model"]
         prefix = "autoencoder."

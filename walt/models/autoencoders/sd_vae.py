@@ -65,6 +65,10 @@ class SDVAE(nn.Module):
             raise ValueError(f"SDVAE: H={h}, W={w} must be multiples of {self.spatial_factor}")
         return t, h // self.spatial_factor, w // self.spatial_factor
 
+    def forward(self, x: Tensor) -> Tensor:
+        """Reconstruction through the posterior mean (what ``tools/flops.py --component autoencoder`` counts)."""
+        return self.decode(self.encode(x, sample=False))
+
     def encode(self, x: Tensor, sample: bool | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Pixels ``(B, 3, T, H, W)`` in ``[-1, 1]`` → scaled latents ``(B, 4, T, H/8, W/8)`` (posterior mean unless
         ``sample``)."""

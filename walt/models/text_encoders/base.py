@@ -32,6 +32,11 @@ class FrozenTextEncoder(nn.Module, ABC):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def tokenize(self, prompts: list[str]) -> dict[str, Tensor]:
+        """A Hugging Face tokenizer's ids and attention mask, padded to ``max_length`` (T5, MiniLM)."""
+        return self.tokenizer(prompts, padding="max_length", truncation=True, max_length=self.max_length,
+                              return_tensors="pt").to(self.device)
+
     @abstractmethod
     def encode(self, prompts: list[str]) -> dict[str, Tensor]:
         """``dict(tokens, mask, pooled)`` for a non-empty list of prompts (no gradient)."""
@@ -49,3 +54,8 @@ class FrozenTextEncoder(nn.Module, ABC):
             raise ValueError(f"{type(self).__name__}: inconsistent outputs tokens {tuple(out['tokens'].shape)}, "
                              f"mask {tuple(out['mask'].shape)}, pooled {tuple(out['pooled'].shape)} for dim {self.dim}")
         return {"tokens": out["tokens"].float(), "mask": out["mask"].bool(), "pooled": out["pooled"].float()}
+
+
+def masked_mean(tokens: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``tokens`` ``(B, L, D)`` over the valid positions of ``mask`` ``(B, L)``: ``(B, D)``."""
+    return (tokens * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)

@@ -10,7 +10,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from registry import TEXT_ENCODERS
 from walt.models.meta import building_on_meta
-from walt.models.text_encoders.base import FrozenTextEncoder
+from walt.models.text_encoders.base import FrozenTextEncoder, masked_mean
 
 
 def bundled_minilm_path() -> str:
@@ -46,9 +46,7 @@ class MiniLMTextEncoder(FrozenTextEncoder):
         self.freeze()
 
     def encode(self, prompts: list[str]) -> dict[str, Tensor]:
-        batch = self.tokenizer(prompts, padding="max_length", truncation=True, max_length=self.max_length,
-                               return_tensors="pt").to(self.device)
+        batch = self.tokenize(prompts)
         tokens = self.model(**batch).last_hidden_state
         mask = batch.attention_mask.bool()
-        mean = (tokens * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-        return {"tokens": tokens, "mask": mask, "pooled": F.normalize(mean, dim=-1)}
+        return {"tokens": tokens, "mask": mask, "pooled": F.normalize(masked_mean(tokens, mask), dim=-1)}

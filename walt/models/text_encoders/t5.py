@@ -9,7 +9,7 @@ from transformers import AutoTokenizer, T5Config, T5EncoderModel
 
 from registry import TEXT_ENCODERS
 from walt.models.meta import building_on_meta
-from walt.models.text_encoders.base import FrozenTextEncoder
+from walt.models.text_encoders.base import FrozenTextEncoder, masked_mean
 
 # The T5 v1.1 encoders W.A.L.T's sizes refer to (T5-XL, §5.3), for structure-only builds (meta device) on a machine
 # without the weights: the architecture keys of their released configs.
@@ -57,9 +57,7 @@ class T5TextEncoder(FrozenTextEncoder):
         self.freeze()
 
     def encode(self, prompts: list[str]) -> dict[str, Tensor]:
-        batch = self.tokenizer(prompts, padding="max_length", truncation=True, max_length=self.max_length,
-                               return_tensors="pt").to(self.device)
+        batch = self.tokenize(prompts)
         tokens = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
         mask = batch.attention_mask.bool()
-        pooled = (tokens * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-        return {"tokens": tokens, "mask": mask, "pooled": pooled}
+        return {"tokens": tokens, "mask": mask, "pooled": masked_mean(tokens, mask)}

@@ -1,0 +1,100 @@
+"""What every benchmark in this folder shares: the hardware line, the precisions the hardware runs natively (through
+the engine's precision resolution, never an unchecked bf16 autocast), interleaved timing, peak memory, and running a
+measurement in a child process of its own (so that its peak RSS is its own).
+
+Imported by the scripts next to it (``python benchmarks/X.py`` puts this folder on ``sys.path``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from typing import Callable, Sequence
+
+import torch
+
+from walt.engine.precision import Precision, resolve_precision
+from walt.utils.hardware import describe, native_bf16
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def print_hardware(device: str = "cpu") -> str:
+    """Print the one-line hardware description (CPU model and ISA flags, or the GPU) with the 1-minute load average
+    (other processes on the cores distort timings), and return the description."""
+    line = describe(device)
+    print(f"{line}; load average {os.getloadavg()[0]:.2f}", flush=True)
+    return line
+
+
+def precisions(requested: Sequence[str] | None = None, device: str = "cpu") -> list[Precision]:
+    """The precisions to measure: each of ``requested`` as the engine resolves it on ``device`` (bf16 without bf16
+    hardware becomes fp32, said once on stdout), duplicates dropped; by default every precision ``device`` runs
+    natively (fp32, and bf16 where the hardware has it)."""
+    names = list(requested) if requested else ["fp32"] + (["bf16"] if native_bf16(device) else [])
+    out: list[Precision] = []
+    for name in names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            resolved = resolve_precision(name, torch.device(device))
+        if resolved.name != name:
+            print(f"precision {name}: no native {name} on this hardware, measuring {resolved.name} instead")
+        if all(p.name != resolved.name for p in out):
+            out.append(resolved)
+    return out
+
+
+def cpu_precision(name: str) -> Precision:
+    """The engine's :class:`Precision` for ``name`` on the CPU (a child process re-resolves what its parent chose)."""
+    return resolve_precision(name, torch.device("cpu"))
+
+
+def interleaved_medians(steps: dict[str, Callable[[], object]], iters: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds of each ``steps[name]()`` over ``iters`` interleaved rounds (A, B, A, B, ...) after ``warmup``
+    untimed rounds, so that load from other processes hits every contender alike."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for round_ in range(warmup + iters):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: median(ts) for name, ts in times.items()}
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def status_mib(field: str) -> float:
+    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in MiB."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
+def reset_peak_rss() -> float:
+    """Reset the kernel's peak-RSS mark (``VmHWM``) to the current RSS and return that RSS in MiB."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return status_mib("VmRSS")
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far (``ru_maxrss``) in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(script: str, args: Sequence[str]) -> dict:
+    """Run ``python script *args`` and return the JSON object on the last line of its stdout; its stderr is shown
+    and the benchmark stops with one ``error:`` line when it fails."""
+    proc = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"error: {script} {' '.join(args)} exited with {proc.returncode}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
