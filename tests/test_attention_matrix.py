@@ -1,6 +1,7 @@
 """Any self-attention in any slot (walt/models/attention/needs.py): every registered self-attention in every
 self-attention slot of both backbones builds, runs forward and backward, and keeps the image frames of a joint batch
-independent of the video frames; the combinations that cannot work are refused with the documented one-line error,
+independent of the video frames, each image frame under its own class (per-frame conditioning,
+walt/models/conditioning/image_frames.py); the combinations that cannot work are refused with the documented one-line error,
 also through tools/compare.py and tools/flops.py (an ``error:`` line, no traceback)."""
 import inspect
 import json
@@ -22,7 +23,8 @@ SELF_ATTENTIONS = [name for name in registered_names(ATTENTIONS)
                    if "context" not in inspect.signature(ATTENTIONS.get(name).forward).parameters]
 T, HW = 6, 4  # 4 video frames + 2 image frames of 4×4 latents
 IMAGE_MASK = torch.tensor([[False] * 4 + [True] * 2, [True] * 6])  # a LAVITA clip + images, a W.A.L.T image stack
-TINY = dict(in_channels=4, input_size=(T, HW, HW), preset=None, depth=2, dim=16, num_heads=2, patch_size=1)
+TINY = dict(in_channels=4, input_size=(T, HW, HW), preset=None, depth=2, dim=16, num_heads=2, patch_size=1,
+            num_classes=3)
 WALT = dict(TINY, type="WALT", spatial_window=(1, 2, 2), spatiotemporal_window=(2, 2, 2))
 LAVITA_WINDOWS = {"SpatialWindowAttention": (1, 2, 2), "SpatiotemporalWindowAttention": (2, 2, 2)}  # LAVITA offers none
 # (backbone, slot key, LAVITA variant whose blocks hold that slot)
@@ -36,9 +38,9 @@ def _config(backbone: str, slot: str, variant: int | None, name: str, all_tokens
     attn = dict(type=name)
     if backbone == "WALT":
         cfg = dict(WALT, **{slot: attn})
-        if all_tokens:  # the other slot holds an attention that runs on any grid
+        if all_tokens:  # the other slot holds an attention that runs on any grid (and shows frames their tokens)
             other = ({"spatial_attention", "spatiotemporal_attention"} - {slot}).pop()
-            cfg.update({other: dict(type="FullAttention")}, rel_pos_bias=False)
+            cfg.update({other: dict(type="SpatialAttention")}, rel_pos_bias=False)
     else:
         if name in LAVITA_WINDOWS:
             attn["window"] = LAVITA_WINDOWS[name]
@@ -57,6 +59,13 @@ def _expected_refusal(backbone: str, slot: str, name: str, all_tokens: bool) -> 
     if all_tokens and name in walt_windows | ({"FullAttention"} if backbone == "LAVITA" else set()):
         return PER_FRAME
     return None
+
+
+def _image_frames_see_their_condition(backbone: str, slot: str, name: str, all_tokens: bool) -> bool:
+    """Under "all tokens" an image frame sees its class only through an attention that lets it attend within its
+    frame; LAVITA with TemporalAttention in the spatial slot (or as variant 4's only attention) has none: every
+    attention excludes image frames and temporal blocks skip them."""
+    return not (all_tokens and backbone == "LAVITA" and name == "TemporalAttention" and slot != "temporal_attention")
 
 
 def _randomize(model: torch.nn.Module) -> torch.nn.Module:
@@ -84,16 +93,28 @@ def test_attention_in_slot_runs_and_keeps_image_frames_independent(backbone, slo
     assert held, f"{name} is not in the {backbone} model"
     gen = torch.Generator().manual_seed(1)
     x, t = torch.randn(2, 4, T, HW, HW, generator=gen), torch.tensor([5, 700])
-    out = model(x, t, image_mask=IMAGE_MASK)
+    y, frame_y = torch.tensor([0, 1]), torch.tensor([[0, 0, 0, 0, 1, 2], [2, 0, 1, 1, 2, 0]])
+    out = model(x, t, y=y, image_mask=IMAGE_MASK, frame_y=frame_y)
     out.square().mean().backward()
     grads = [p.grad for m in held for p in m.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
-    with torch.no_grad():  # image frame 4: independent of the video frames 0-3 and of the other image (frame 5)
-        x2 = x.clone()
+
+    def frame_4(x_, y_, frame_y_):
+        return model(x_, t, y=y_, image_mask=IMAGE_MASK, frame_y=frame_y_)[:, :, 4]
+
+    with torch.no_grad():  # image frame 4: independent of the video frames 0-3, their class, and the other image
+        x2, frame_y2 = x.clone(), frame_y.clone()
         x2[:, :, [0, 1, 2, 3, 5]] = torch.randn(2, 4, 5, HW, HW, generator=gen)
-        torch.testing.assert_close(model(x2, t, image_mask=IMAGE_MASK)[:, :, 4], out[:, :, 4], rtol=0, atol=1e-5)
+        frame_y2[:, 5] = (frame_y2[:, 5] + 1) % 3
+        torch.testing.assert_close(frame_4(x2, (y + 1) % 3, frame_y2), out[:, :, 4], rtol=0, atol=1e-5)
+        frame_y2[:, 4] = (frame_y2[:, 4] + 1) % 3  # its own class reaches it, in both samples
+        change = (frame_4(x2, y, frame_y2) - out[:, :, 4]).abs().amax(dim=(1, 2, 3))
+        if _image_frames_see_their_condition(backbone, slot, name, all_tokens):
+            assert change.min() > 1e-5
+        else:
+            assert change.max() == 0
         x2[:, :, 4] += 1.0
-        assert (model(x2, t, image_mask=IMAGE_MASK)[:, :, 4] - out[:, :, 4]).abs().max() > 1e-3
+        assert (frame_4(x2, y, frame_y) - out[:, :, 4]).abs().max() > 1e-3
 
 
 class _Undeclared(torch.nn.Module):
@@ -161,7 +182,7 @@ def test_every_attention_follows_walt_aspect_ratio_finetuning(name):
     model = BACKBONES.build(dict(WALT, spatiotemporal_attention=attn_cfg))
     before = model.blocks[1].attn.needs().windows
     model.interpolate_pos_embed((T, HW, 2 * HW))  # 4×4 → 4×8 latents (W.A.L.T App. A)
-    out = model(torch.randn(1, 4, T, HW, 2 * HW), torch.tensor([3]), image_mask=IMAGE_MASK[:1])
+    out = model(torch.randn(1, 4, T, HW, 2 * HW), torch.tensor([3]), y=torch.tensor([1]), image_mask=IMAGE_MASK[:1])
     assert out.shape == (1, 4, T, HW, 2 * HW)
     whole_axes = [[w is None for w in window] for window in model.blocks[1].attn.needs().windows]
     assert whole_axes == [[w is None for w in window] for window in before]  # whole-axis windows stay whole-axis
