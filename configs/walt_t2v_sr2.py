@@ -3,4 +3,4 @@
 # 5×32×56; windows 1×16×28 and 5×8×14, i.e. the SR-1 windows — not stated in the paper).
 _base_ = ["./walt_t2v_sr1.py"]
 model = dict(backbone=dict(preset="WALT-SR-419M"), video_size=(17, 512, 896))
-data = dict(train=dict(dataset=dict(resolution=(512, 896))))
+data = dict(train=dict(dataset=dict(video=dict(resolution=(512, 896)), image=dict(resolution=(512, 896)))))

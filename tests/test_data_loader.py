@@ -10,6 +10,8 @@ from PIL import Image
 from registry import DATASETS
 from walt.data.collate import collate
 from walt.data.loader import build_dataloader
+from walt.data.super_resolution import SuperResolutionPairs
+from walt.data.text_cache import dataset_captions
 from tool_loader import load_tool
 
 
@@ -25,19 +27,22 @@ def ucf(root, **kw):
     return dict(dict(type="UCF101", root=root, split="all", num_frames=4, frame_interval=2, resolution=16), **kw)
 
 
-def test_collate_stacks_tensors_keeps_strings_and_concatenates_image_stacks():
+def test_collate_stacks_tensors_keeps_strings_and_concatenates_image_groups():
+    # item i: 2 stacks of 5 images, image k of stack s labelled 100·i + 10·s + k and captioned alike
     items = [dict(video=torch.full((3, 2, 4, 4), float(i)), label=i, caption=f"c{i}",
-                  images=torch.full((2, 3, 5, 4, 4), float(i)), image_label=torch.tensor([10 + i, 20 + i]),
-                  image_caption=[f"a{i}", f"b{i}"], image_frame_captions=[["a"] * 5, ["b"] * 5])
+                  images=torch.full((2, 3, 5, 4, 4), float(i)),
+                  image_label=torch.tensor([[100 * i + 10 * s + k for k in range(5)] for s in range(2)]),
+                  image_caption=[[f"i{i}s{s}k{k}" for k in range(5)] for s in range(2)])
              for i in range(3)]
     batch = collate(items)
     assert batch["video"].shape == (3, 3, 2, 4, 4) and torch.equal(batch["video"][:, 0, 0, 0, 0], torch.arange(3.0))
     assert batch["images"].shape == (6, 3, 5, 4, 4) and batch["images"][:, 0, 0, 0, 0].tolist() == [0, 0, 1, 1, 2, 2]
-    # conditions: the 3 videos first, then the 6 image stacks
-    assert batch["label"].dtype == torch.long and batch["label"].tolist() == [0, 1, 2, 10, 20, 11, 21, 12, 22]
-    assert batch["caption"] == ["c0", "c1", "c2", "a0", "b0", "a1", "b1", "a2", "b2"]
-    assert "image_label" not in batch and "image_caption" not in batch
-    assert len(batch["image_frame_captions"]) == 6 and batch["image_frame_captions"][1] == ["b"] * 5
+    # the clips' conditions stay the clips'; each stacked image keeps its own, aligned with the stacks
+    assert batch["label"].dtype == torch.long and batch["label"].tolist() == [0, 1, 2]
+    assert batch["caption"] == ["c0", "c1", "c2"]
+    assert batch["image_label"].shape == (6, 5)
+    assert batch["image_label"][3].tolist() == [110, 111, 112, 113, 114]  # item 1, stack 1
+    assert len(batch["image_caption"]) == 6 and batch["image_caption"][3] == [f"i1s1k{k}" for k in range(5)]
 
 
 def test_collate_rejects_mismatched_items():
@@ -112,26 +117,32 @@ def image_root(tmp_path):
     return str(tmp_path)
 
 
-def test_walt_joint_batches_carry_stacks_of_same_class_images(demo_root, image_root):
+@pytest.mark.parametrize("same_class", [False, True])
+def test_walt_joint_batches_carry_image_stacks_with_each_images_own_label_and_caption(demo_root, image_root,
+                                                                                       same_class):
     cfg = dict(type="JointImageStacks", video=ucf(demo_root, num_frames=5, frame_interval=1),
                image=dict(type="ImageFolder", root=image_root, resolution=16, hflip=0.0),
-               images_per_stack=2, stacks_per_item=3)
+               images_per_stack=2, stacks_per_item=3, same_class=same_class)
     loader = build_dataloader(cfg, batch_size=4, num_workers=0)
     batch = next(iter(loader))
     assert batch["video"].shape == (4, 3, 5, 16, 16)
     assert batch["images"].shape == (12, 3, 2, 16, 16)
-    assert batch["label"].shape == (4 + 12,) and len(batch["caption"]) == 4 + 12
-    assert len(batch["image_frame_captions"]) == 12
+    assert batch["label"].shape == (4,) and len(batch["caption"]) == 4
+    assert batch["image_label"].shape == (12, 2) and [len(c) for c in batch["image_caption"]] == [2] * 12
     # every image is one of the image dataset's uniform images (cat: 0/10/20, dog: 100/110/120) ...
     torch.testing.assert_close(batch["images"], batch["images"][:, :, :, :1, :1].expand_as(batch["images"]))
     pixel = torch.round((batch["images"][:, 0, :, 0, 0] + 1) * 127.5)  # (12, 2)
     assert set(pixel.flatten().tolist()) <= {0.0, 10.0, 20.0, 100.0, 110.0, 120.0}
-    # ... the images of a stack share a class, which is the stack's label and caption
+    # ... labelled and captioned with its own class
     image_class = (pixel >= 100).long()
-    assert torch.equal(image_class[:, 0], image_class[:, 1])
-    assert torch.equal(batch["label"][4:], image_class[:, 0])
-    assert batch["caption"][4:] == ["dog" if c else "cat" for c in image_class[:, 0].tolist()]
-    assert all(frame == [cap] * 2 for frame, cap in zip(batch["image_frame_captions"], batch["caption"][4:]))
+    assert torch.equal(batch["image_label"], image_class)
+    assert batch["image_caption"] == [["dog" if c else "cat" for c in stack] for stack in image_class.tolist()]
+    mixed = image_class[:, 0] != image_class[:, 1]
+    assert not mixed.any() if same_class else mixed.any()  # independent images mix classes within a stack
+    # tools/encode_text.py caches the captions of the clips and of the images
+    joint = loader.dataset
+    expected = [s.caption for s in joint.video.samples] + [s.caption for s in joint.image.samples]
+    assert dataset_captions(SuperResolutionPairs(joint)) == expected
 
 
 def test_joint_stacks_need_matching_resolutions(demo_root, image_root):
@@ -150,9 +161,13 @@ def test_lavita_joint_appends_frames_of_other_videos_marked_in_image_mask(demo_r
     assert batch["video"].shape == (4, 3, 4 + 3, 16, 16)
     assert batch["image_mask"].dtype == torch.bool
     assert batch["image_mask"].tolist() == [[False] * 4 + [True] * 3] * 4
+    assert batch["image_label"].shape == (4, 3) and [len(c) for c in batch["image_caption"]] == [3] * 4
     for i in range(4):
         torch.testing.assert_close(batch["video"][i, :, :4], plain[i]["video"])
         for f in range(4, 7):
             distance = (center_frames - batch["video"][i, :, f]).abs().flatten(1).amax(1)
             sources = torch.nonzero(distance < 1e-6).flatten().tolist()
-            assert sources and i not in sources  # a frame of another video of the same dataset
+            assert sources and i not in sources  # a frame of another video of the same dataset ...
+            # ... with that video's label and caption, not the clip's
+            own = {(plain.samples[j].label, plain.samples[j].caption) for j in sources}
+            assert (int(batch["image_label"][i, f - 4]), batch["image_caption"][i][f - 4]) in own

@@ -1,4 +1,5 @@
-"""Checkpoint compatibility with the public Latte layout (lavita.md; walt/models/backbones/latte_convert.py)."""
+"""Checkpoint compatibility with the public Latte layout (lavita.md; walt/models/backbones/latte_convert.py), for the
+video model and the image-joint model (per-image labels, walt/models/conditioning/image_frames.py)."""
 import math
 
 import pytest
@@ -49,9 +50,13 @@ def _official_from(model):
     return out
 
 
-def _latte_reference(sd, x, t, y, heads=4, p=2):
-    """A Latte forward pass written directly on the official state dict (B, C, F, H, W) → (B, 2C, F, H, W)."""
+def _latte_reference(sd, x, t, y, heads=4, p=2, y_image=None):
+    """A Latte forward pass written directly on the official state dict (B, C, F, H, W) → (B, 2C, F, H, W). With
+    ``y_image`` (B, n) the last n frames are appended images (Latte's ``models/latte_img.py`` in training mode, label
+    dropout off): the spatial blocks and the final layer condition each frame on ``t + y`` (clip frames) or
+    ``t + y_image[k]`` (image k); the temporal blocks run on the clip frames only, conditioned on ``t + y``."""
     b, c, f, h, w = x.shape
+    fv = f - (0 if y_image is None else y_image.shape[1])  # the clip's frames
     lin = lambda z, name: F.linear(z, sd[name + ".weight"], sd[name + ".bias"])  # noqa: E731
     z = F.conv2d(x.transpose(1, 2).reshape(b * f, c, h, w), sd["x_embedder.proj.weight"], sd["x_embedder.proj.bias"],
                  stride=p).flatten(2).transpose(1, 2) + sd["pos_embed"]  # (B·F, S, D)
@@ -59,7 +64,11 @@ def _latte_reference(sd, x, t, y, heads=4, p=2):
     freqs = torch.exp(-math.log(10000) * torch.arange(half) / half)
     args = t.float()[:, None] * freqs
     temb = torch.cat([torch.cos(args), torch.sin(args)], -1)
-    cvec = lin(F.silu(lin(temb, "t_embedder.mlp.0")), "t_embedder.mlp.2") + sd["y_embedder.embedding_table.weight"][y]
+    temb = lin(F.silu(lin(temb, "t_embedder.mlp.0")), "t_embedder.mlp.2")
+    table = sd["y_embedder.embedding_table.weight"]
+    labels = y[:, None].expand(b, fv) if y_image is None else torch.cat([y[:, None].expand(b, fv), y_image], 1)
+    c_frames = (temb[:, None] + table[labels]).reshape(b * f, -1)  # per frame: spatial blocks, final layer
+    c_clip = temb + table[y]  # temporal blocks
     s, d = z.shape[1], z.shape[2]
 
     def block(z, i, cond):
@@ -73,13 +82,13 @@ def _latte_reference(sd, x, t, y, heads=4, p=2):
         return z + gate2[:, None] * mlp
 
     for i in range(0, 4, 2):
-        z = block(z, i, cvec.repeat_interleave(f, 0))
-        z = z.view(b, f, s, d).transpose(1, 2).reshape(b * s, f, d)
+        z = block(z, i, c_frames)
+        z = z.view(b, f, s, d).transpose(1, 2)  # (B, S, F, D)
+        video, images = z[:, :, :fv].reshape(b * s, fv, d), z[:, :, fv:]
         if i == 0:
-            z = z + sd["temp_embed"]
-        z = block(z, i + 1, cvec.repeat_interleave(s, 0))
-        z = z.view(b, s, f, d).transpose(1, 2).reshape(b * f, s, d)
-    c_frames = cvec.repeat_interleave(f, 0)
+            video = video + sd["temp_embed"]
+        video = block(video, i + 1, c_clip.repeat_interleave(s, 0))
+        z = torch.cat([video.view(b, s, fv, d), images], 2).transpose(1, 2).reshape(b * f, s, d)
     shift, scale = lin(F.silu(c_frames), "final_layer.adaLN_modulation.1").chunk(2, -1)
     z = lin(F.layer_norm(z, (d,), eps=1e-6) * (1 + scale[:, None]) + shift[:, None], "final_layer.linear")
     hp, wp, co = h // p, w // p, z.shape[-1] // (p * p)
@@ -107,6 +116,24 @@ def test_official_layout_loads_to_identical_outputs_and_matches_a_latte_forward(
     out = native(x, t, y=y)
     assert torch.equal(loaded(x, t, y=y), out)
     torch.testing.assert_close(out, _latte_reference(official, x, t, y), rtol=1e-4, atol=1e-5)
+
+
+def test_image_joint_layout_loads_and_conditions_each_appended_image_on_its_own_label():
+    """Latte's image-joint model (``models/latte_img.py``) stores the video model's keys; its ``temp_embed`` covers
+    the clip's frames only (appended images get no temporal position), so it loads into LAVITA built for the clip."""
+    official = _official_from(_random_model())
+    loaded = LAVITA(**CFG).eval()
+    assert load_latte_state_dict(loaded, official) == ([], [])
+    x, t = torch.randn(2, 4, 4 + 2, 8, 8), torch.tensor([7, 640])
+    y, y_image = torch.tensor([1, 3]), torch.tensor([[2, 0], [3, 4]])
+    image_mask = (torch.arange(6) >= 4).expand(2, 6)
+    frame_y = torch.cat([y[:, None].expand(2, 4), y_image], 1)
+    out = loaded(x, t, y=y, image_mask=image_mask, frame_y=frame_y)
+    torch.testing.assert_close(out, _latte_reference(official, x, t, y, y_image=y_image), rtol=1e-4, atol=1e-5)
+    # the images' own labels matter: under the clip's label the reference differs exactly at the image frames
+    clip_label = _latte_reference(official, x, t, y, y_image=y[:, None].expand(2, 2))
+    differs = (out - clip_label).abs().amax(dim=(1, 3, 4)) > 1e-3  # (B, F)
+    assert differs.tolist() == [[False] * 4 + [True, True], [False] * 4 + [False, True]]  # y_image[1, 0] = y[1]
 
 
 def test_wrong_fixed_tables_and_layouts_are_rejected():

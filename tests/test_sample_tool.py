@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from walt.engine.loading import load_model
+from walt.models.generative.long_video import extend_video
 
 from registry import MODELS
 from walt.engine.errors import CheckpointError
@@ -134,3 +135,28 @@ def test_sample_tool_takes_any_registered_sampler_with_only_its_own_options(chec
     with pytest.raises(ValueError, match="Euler.*GaussianDiffusion"):
         tool.main([str(cfg_path), "--checkpoint", str(tmp_path), "--num", "1", "--steps", "2", "--class", "0",
                    "--sampler", "Euler", "--out", str(tmp_path / "o"), "--no-progress"])
+
+
+def test_sample_tool_extend_without_class_keeps_one_class_for_the_whole_video(checkpoint, tmp_path, monkeypatch):
+    cfg_path, _, _, _ = checkpoint
+    from walt.models.generative.latent_diffusion import LatentDiffusion
+
+    calls, sample = [], LatentDiffusion.sample
+
+    def spy(self, num, **kwargs):
+        out = sample(self, num, **kwargs)
+        calls.append((kwargs["y"].clone(), out))
+        return out
+
+    monkeypatch.setattr(LatentDiffusion, "sample", spy)
+    load_tool("sample").main([str(cfg_path), "--checkpoint", str(tmp_path), "--num", "2", "--steps", "2",
+                              "--extend", "2", "--out", str(tmp_path / "o"), "--seed", "5", "--no-progress"])
+    assert len(calls) == 3  # the first chunk and two extensions, all with the same classes
+    classes = torch.randint(3, (2,), generator=torch.Generator().manual_seed(5))  # what model.sample would draw
+    assert all(torch.equal(y, classes) for y, _ in calls)
+    monkeypatch.setattr(LatentDiffusion, "sample", sample)
+    model, _ = load_model(str(cfg_path), str(tmp_path))
+    unchanged = model.sample(2, steps=2, generator=torch.Generator().manual_seed(5), progress=False)
+    assert torch.equal(calls[0][1], unchanged)  # the first chunk is what sampling without --class gave before
+    with pytest.raises(ValueError, match="class-conditional"):
+        extend_video(model, unchanged, num_chunks=1, steps=2)

@@ -99,14 +99,15 @@ def main(argv: list[str] | None = None) -> dict:
     generator = torch.Generator(args.device).manual_seed(args.seed)
     name = args.sampler or type(model.diffusion.default_sampler(args.steps)).__name__
     sampler = sampler_config(name, args.steps, args.eta, args.shift)
-    kwargs = dict(y=torch.tensor(classes, device=args.device) if classes else None, prompts=prompts,
-                  steps=args.steps, cfg_scale=args.cfg_scale, sampler=sampler, generator=generator,
-                  progress=not args.no_progress)
+    y = torch.tensor(classes, device=args.device) if classes else None
+    if y is None and getattr(model, "num_classes", None) is not None:
+        # The random classes are drawn here, as model.sample would draw them (same generator, same draw), so that
+        # the chunks of --extend continue each video's class: one class for the whole video.
+        y = torch.randint(model.num_classes, (args.num,), generator=generator, device=args.device)
+    kwargs = dict(y=y, prompts=prompts, steps=args.steps, cfg_scale=args.cfg_scale, sampler=sampler,
+                  generator=generator, progress=not args.no_progress)
     videos = model.sample(args.num, **kwargs)
     if args.extend:
-        if kwargs["y"] is None and getattr(model, "num_classes", None) is not None:
-            kwargs["y"] = torch.randint(model.num_classes, (args.num,), generator=generator,
-                                        device=args.device)  # keep one class over all chunks
         videos = extend_video(model, videos, args.extend, args.num_observed, **kwargs)
     if args.upscale > 1:
         videos = videos.repeat_interleave(args.upscale, dim=-2).repeat_interleave(args.upscale, dim=-1)

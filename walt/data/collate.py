@@ -5,17 +5,16 @@ from typing import Any
 
 import torch
 
-# Items hold several of these each (a W.A.L.T joint item carries S image stacks): batches concatenate them.
-CONCAT_KEYS = ("images", "image_label", "image_caption", "image_frame_captions")
-# The conditions of the image stacks follow those of the videos in ``label`` and ``caption`` (W.A.L.T joint
-# training: the stacks join the batch after the videos).
-STACK_CONDITIONS = {"image_label": "label", "image_caption": "caption"}
+# Items hold several of these each (a W.A.L.T joint item carries S image stacks; a joint item's image conditions
+# are groups of image frames, walt/data/joint.py): batches concatenate them.
+CONCAT_KEYS = ("images", "lowres_images", "image_label", "image_caption", "image_text_tokens", "image_text_mask",
+               "image_text_pooled")
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack tensors (``(B, ...)``), turn ints/floats/bools into ``(B,)`` tensors (``label`` → long), keep strings
-    as lists; keys in :data:`CONCAT_KEYS` are concatenated along their first dimension instead, and the image
-    stacks' conditions are appended to the videos' (:data:`STACK_CONDITIONS`)."""
+    as lists; keys in :data:`CONCAT_KEYS` are concatenated along their first dimension instead (the image stacks
+    and the image frames' own conditions, in item order)."""
     if not items:
         raise ValueError("collate: empty list of items")
     keys = list(items[0])
@@ -37,8 +36,4 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
             batch[key] = torch.tensor(values)
         else:
             batch[key] = values
-    for stack_key, key in STACK_CONDITIONS.items():
-        if stack_key in batch and key in batch:
-            stacked = batch.pop(stack_key)
-            batch[key] = torch.cat([batch[key], stacked]) if isinstance(stacked, torch.Tensor) else batch[key] + stacked
     return batch

@@ -2,15 +2,16 @@
 
 * W.A.L.T §3.1/§4.2: images are one-frame videos encoded one frame at a time; a training sample is a video or a
   stack of ``K`` independent images (``K`` = latent frames of the video). :class:`JointImageStacks` adds to each
-  video item ``images`` ``(S, 3, K, H, W)`` (``S`` stacks) with one condition per stack (``image_label``,
-  ``image_caption``) and every image's own caption (``image_frame_captions``). Collate concatenates the stacks to
-  ``images`` ``(B_img = B·S, 3, K, H, W)`` and appends the stack conditions to the video ones, so ``label`` and
-  ``caption`` cover the ``B`` videos first, then the ``B_img`` stacks (what ``LatentDiffusion`` reads);
-  ``image_frame_captions`` stays ``B_img`` lists of ``K`` captions (for per-frame text conditioning).
-* LAVITA §3.5 ("LAVITA+IMG"): "appending randomly independently sampled video frames from the same dataset to
+  video item ``images`` ``(S, 3, K, H, W)`` (``S`` stacks).
+* LAVITA §3.6 ("LAVITA+IMG"): "appending randomly independently sampled video frames from the same dataset to
   the end of the sampled videos". :class:`JointAppendedFrames` appends ``num_images`` frames of other videos to
-  each clip and marks them in ``image_mask`` ``(T + num_images,)`` (True = independent image frame); the item
-  keeps the clip's label and caption.
+  each clip and marks them in ``image_mask`` ``(T + num_images,)`` (True = independent image frame).
+
+Every image keeps its own condition (it comes from another sample than the clip): ``image_label`` ``(G, K)`` and
+``image_caption`` (``G`` lists of ``K`` strings), one row per group of image frames — ``G = S`` stacks of ``K``
+images, or ``G = 1`` group of the ``K = num_images`` appended frames. The item's ``label`` / ``caption`` stay the
+clip's. Collate concatenates the groups over the batch (``walt/data/collate.py``), and ``LatentDiffusion``
+conditions each image frame on its own row (``walt/models/generative/frame_conditions.py``).
 
 The picks and their augmentation are drawn from ``item_generator(seed, epoch, index, stream=1)`` of the video item
 (``seed`` of the video dataset, ``set_epoch`` sets the epoch), so a joint item, like a video item, does not depend
@@ -25,7 +26,7 @@ from torch.utils.data import Dataset
 
 from registry import DATASETS
 from walt.data.transforms import item_generator
-from walt.data.video_dataset import VideoDataset
+from walt.data.video_dataset import VideoDataset, VideoSample
 
 PICKS_STREAM = 1  # the item_generator stream of a joint item's picks (stream 0: its video clip)
 
@@ -40,13 +41,13 @@ def _build(cfg: dict, role: str) -> VideoDataset:
 @DATASETS.register_module()
 class JointImageStacks(Dataset):
     """W.A.L.T joint image–video training: each item of ``video`` plus ``stacks_per_item`` stacks of
-    ``images_per_stack`` random images of ``image`` (both at the same resolution). ``images_per_stack`` defaults
-    to 5, the latent frames of W.A.L.T's 17-frame clips under the causal autoencoder (1 + 16/4). With
-    ``same_class`` the images of a stack share one class, which is the stack's label and caption; otherwise the
-    stack takes its first image's (a corrupt image replaced by a random one may break ``same_class``)."""
+    ``images_per_stack`` random images of ``image`` (both at the same resolution), each image with its own label
+    and caption. ``images_per_stack`` defaults to 5, the latent frames of W.A.L.T's 17-frame clips under the causal
+    autoencoder (1 + 16/4). The images of a stack are independent (§4.2); with ``same_class`` they are drawn from
+    the first image's class (a corrupt image replaced by a random one may break that)."""
 
     def __init__(self, video: dict, image: dict, images_per_stack: int = 5, stacks_per_item: int = 1,
-                 same_class: bool = True):
+                 same_class: bool = False):
         self.video, self.image = _build(video, "JointImageStacks.video"), _build(image, "JointImageStacks.image")
         if self.video.resolution != self.image.resolution:
             raise ValueError(f"JointImageStacks: video resolution {self.video.resolution} differs from image "
@@ -70,6 +71,11 @@ class JointImageStacks(Dataset):
         self.video.set_epoch(epoch)
         self.image.set_epoch(epoch)
 
+    @property
+    def caption_datasets(self) -> tuple[VideoDataset, ...]:
+        """Where the captions of the items come from (``walt/data/text_cache.py`` caches them)."""
+        return self.video, self.image
+
     def __len__(self) -> int:
         return len(self.video)
 
@@ -90,17 +96,16 @@ class JointImageStacks(Dataset):
         stacks = [[self.image.with_retries(load, j) for j in self.stack_indices(generator)]
                   for _ in range(self.stacks_per_item)]
         item["images"] = torch.stack([torch.cat([p["video"] for p in stack], dim=1) for stack in stacks])
-        item["image_label"] = torch.tensor([stack[0]["label"] for stack in stacks])
-        item["image_caption"] = [stack[0]["caption"] for stack in stacks]
-        item["image_frame_captions"] = [[p["caption"] for p in stack] for stack in stacks]
+        item["image_label"] = torch.tensor([[p["label"] for p in stack] for stack in stacks])
+        item["image_caption"] = [[p["caption"] for p in stack] for stack in stacks]
         return item
 
 
 @DATASETS.register_module()
 class JointAppendedFrames(Dataset):
     """LAVITA image–video joint training: clips of ``dataset`` with ``num_images`` single frames of other
-    videos of the same dataset appended along time. ``num_images=8`` follows LAVITA's public code (the paper
-    does not state the number)."""
+    videos of the same dataset appended along time, each with its video's label and caption. ``num_images=8``
+    follows LAVITA's public code (the paper does not state the number)."""
 
     def __init__(self, dataset: dict, num_images: int = 8):
         self.dataset = _build(dataset, "JointAppendedFrames.dataset")
@@ -117,6 +122,11 @@ class JointAppendedFrames(Dataset):
         """The epoch of the items' draws (``VideoDataset.set_epoch``)."""
         self.dataset.set_epoch(epoch)
 
+    @property
+    def caption_datasets(self) -> tuple[VideoDataset, ...]:
+        """Where the captions of the items come from (``walt/data/text_cache.py`` caches them)."""
+        return (self.dataset,)
+
     def __len__(self) -> int:
         return len(self.dataset)
 
@@ -126,9 +136,14 @@ class JointAppendedFrames(Dataset):
         generator = item_generator(self.dataset.seed, self.dataset.epoch, index, PICKS_STREAM)
         others = torch.randint(max(n - 1, 1), (self.num_images,), generator=generator)
         others = [int(j) + (n > 1 and int(j) >= index) for j in others]  # any video but this one
-        load = partial(self.dataset.load_clip, num_frames=1, generator=generator)
-        frames = [self.dataset.with_retries(load, j) for j in others]
+
+        def load(j: int) -> tuple[torch.Tensor, VideoSample]:  # the sample actually read (after any retry)
+            return self.dataset.load_clip(j, num_frames=1, generator=generator), self.dataset.samples[j]
+
+        frames, sources = zip(*(self.dataset.with_retries(load, j) for j in others))
         t = item["video"].shape[1]
         item["video"] = torch.cat([item["video"], *frames], dim=1)
         item["image_mask"] = torch.arange(t + self.num_images) >= t
+        item["image_label"] = torch.tensor([[s.label for s in sources]])
+        item["image_caption"] = [[s.caption for s in sources]]
         return item

@@ -30,7 +30,11 @@ def unique_captions(captions: Iterable[str]) -> list[str]:
 
 def dataset_captions(dataset: Dataset) -> list[str]:
     """Every item's caption; read from ``dataset.samples[i].caption`` (the pixel datasets) without decoding
-    videos, or from the items themselves otherwise."""
+    videos, from the datasets a joint dataset draws its clips and images from (``caption_datasets``), or from the
+    items themselves otherwise."""
+    sources = getattr(dataset, "caption_datasets", None)
+    if sources is not None:
+        return [caption for source in sources for caption in dataset_captions(source)]
     samples = getattr(dataset, "samples", None)
     if samples is not None and all(hasattr(s, "caption") for s in samples):
         captions = [s.caption for s in samples]
@@ -101,7 +105,9 @@ class TextEmbeddingCache:
 @DATASETS.register_module()
 class CachedTextDataset(DatasetWrapper):
     """Wraps ``dataset`` (a config dict or a dataset): items lose ``caption`` and gain ``text_tokens (L, D)``,
-    ``text_mask (L,)``, ``text_pooled (D,)`` from the cache file ``cache``."""
+    ``text_mask (L,)``, ``text_pooled (D,)`` from the cache file ``cache``; the image frames of a joint item
+    (``image_caption``, ``G`` groups of ``K``, ``walt/data/joint.py``) likewise gain ``image_text_tokens
+    (G, K, L, D)``, ``image_text_mask (G, K, L)`` and ``image_text_pooled (G, K, D)``."""
 
     def __init__(self, dataset: dict | Dataset, cache: str):
         super().__init__(dataset)
@@ -110,4 +116,8 @@ class CachedTextDataset(DatasetWrapper):
     def __getitem__(self, index: int) -> dict:
         item = dict(self.dataset[index])
         item.update(self.cache[item.pop("caption")])
+        if "image_caption" in item:
+            groups = item.pop("image_caption")
+            images = self.cache.lookup([caption for group in groups for caption in group])
+            item.update({f"image_{k}": v.view(len(groups), -1, *v.shape[1:]) for k, v in images.items()})
         return item

@@ -4,7 +4,8 @@
 Call contract of every backbone (what the diffusion code relies on)::
 
     backbone(x, t, y=None, text=None, text_mask=None, text_pooled=None,
-             x_sc=None, x_fp=None, x_lr=None, t_sr=None, image_mask=None) -> (B, out_channels, T, H, W)
+             x_sc=None, x_fp=None, x_lr=None, t_sr=None, image_mask=None,
+             frame_y=None, frame_text=None, frame_text_mask=None, frame_text_pooled=None) -> (B, out_channels, T, H, W)
 
 * ``x`` noisy latents ``(B, C, T, H, W)``; ``t`` timesteps ``(B,)`` (integers of a 1000-step schedule, or the
   continuous time of rectified flow scaled to [0, 1000]).
@@ -16,6 +17,13 @@ Call contract of every backbone (what the diffusion code relies on)::
 * ``x_lr`` low-resolution latent ``(B, C, T, H/2, W/2)`` (W.A.L.T §4.5), upsampled here by a learned
   depth-to-space convolution; ``t_sr`` its noise-augmentation level ``(B,)``, embedded and added to ``c``.
 * ``image_mask`` ``(B, T_latent)`` bool, True where a latent frame is an independent image.
+* Per-frame conditions of joint image–video training, each image frame's own (read where ``image_mask`` is True; a
+  video frame always takes its sample's ``y`` / text): ``frame_y`` ``(B, T_latent)`` class labels,
+  ``frame_text`` ``(B, T_latent, L, text_dim)`` with ``frame_text_mask`` ``(B, T_latent, L)`` bool, and
+  ``frame_text_pooled`` ``(B, T_latent, text_dim)``. W.A.L.T modulates an image frame with its own ``c + t`` and
+  cross-attends it to its own tokens; LAVITA modulates its spatial blocks and final layer with it (temporal blocks
+  keep the sample's). Without them (or without image frames) the per-sample path runs unchanged
+  (``walt/models/conditioning/image_frames.py``).
 
 All extra inputs are concatenated to ``x`` along channels in the order ``[x, x_sc, x_fp, x_lr↑]``. What a backbone
 is built for (``in_channels``, ``input_size``, ``learn_sigma``, which extra inputs, ``text_dim``) is derived by the

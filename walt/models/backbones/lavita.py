@@ -17,8 +17,10 @@ Reads top to bottom: presets, the block layout of the four variants, the model, 
   temporal attention's q/k (``temporal_position="rope"``).
 * Output (§3.1): ``2C`` channels (ε and the learned variance interpolation) with ``learn_sigma=True``.
 * Image–video joint training (§3.6): frames with ``image_mask`` True skip every temporal block (Latte passes only
-  the video frames through them) and are excluded from temporal attention. ``temporal=False`` or a single latent
-  frame builds no temporal block at all: an image DiT (App. A.4).
+  the video frames through them) and are excluded from temporal attention; an image frame given its own class or
+  pooled text (``frame_y`` / ``frame_text_pooled``) is modulated by it in the spatial blocks and the final layer, as
+  the public Latte image-joint code does (``walt/models/conditioning/image_frames.py``). ``temporal=False`` or a
+  single latent frame builds no temporal block at all: an image DiT (App. A.4).
 
 Parameter counts (App. A.1, Table 3; unconditional, learn_sigma, 4 latent channels, patch 2, fixed sin-cos tables
 not trainable), pinned in ``tests/test_lavita_backbone.py``: variants 1 and 2 have 673,681,568 trainable parameters
@@ -40,6 +42,7 @@ from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.lavita_blocks import SpatioTemporalBlock
 from walt.models.blocks.transformer_block import TransformerBlock
 from walt.models.blocks.tube_final_layer import TubeFinalLayer
+from walt.models.conditioning.image_frames import image_frame_conditions
 from walt.models.embeddings.sincos_pos_embed import SinCosPosEmbed2D, SinCosTemporalEmbed
 from walt.models.grid import Grid
 
@@ -152,22 +155,31 @@ class LAVITA(LatentDenoiser):
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None, text: Tensor | None = None,
                 text_mask: Tensor | None = None, text_pooled: Tensor | None = None, x_sc: Tensor | None = None,
                 x_fp: Tensor | None = None, x_lr: Tensor | None = None, t_sr: Tensor | None = None,
-                image_mask: Tensor | None = None) -> Tensor:
+                image_mask: Tensor | None = None, frame_y: Tensor | None = None, frame_text: Tensor | None = None,
+                frame_text_mask: Tensor | None = None, frame_text_pooled: Tensor | None = None) -> Tensor:
         """Noise (and variance) prediction ``(B, out_channels, T, H, W)``; see ``denoiser.py`` for the inputs."""
         if text is not None:
             raise ValueError("LAVITA conditions on the pooled text embedding (text_pooled, §4.4); per-token text "
                              "(text=) is a W.A.L.T cross-attention input")
         tokens, grid = self.patch_embed(self.concat_inputs(x, x_sc, x_fp, x_lr))
-        image_mask = self._check_image_mask(image_mask, x, grid)
+        image_mask, given_mask = self._check_image_mask(image_mask, x, grid), image_mask
         tokens = self.pos_embed(tokens, grid)
         c = self.condition(t, y, text_pooled, t_sr)
         mods = self.conditioning(c)
-        tokens, run_grid = self.conditioning.add_tokens(tokens, grid, c)
-        for (key, block), mod in zip(self.blocks.items(), mods):
+        # §3.6 as Latte: image frames with their own class / text take it in the spatial blocks and the final layer,
+        # temporal blocks keep the clip's condition (conditioning/image_frames.py).
+        frames = image_frame_conditions(self, t, given_mask, y, text_pooled, t_sr, frame_y, frame_text,
+                                        frame_text_mask, frame_text_pooled)
+        frame_mods, c_frames = mods, c
+        if frames is not None:
+            frame_mods, c_frames = frames.modulations(self.conditioning, mods), frames.condition(c)
+        tokens, run_grid = self.conditioning.add_tokens(tokens, grid, c_frames)
+        for (key, block), mod, frame_mod in zip(self.blocks.items(), mods, frame_mods):
             if key == self.first_temporal and self.temporal_pos_embed is not None:
                 tokens = self.temporal_pos_embed(tokens, run_grid, image_mask)
+            mod = mod if self.kinds[key] == TEMPORAL else frame_mod
             tokens = self.checkpointed(self._run_block, key, tokens, run_grid, mod, image_mask)
-        return self.final_layer(self.conditioning.remove_tokens(tokens, grid), grid, c)
+        return self.final_layer(self.conditioning.remove_tokens(tokens, grid), grid, c_frames)
 
     def _run_block(self, key: str, tokens: Tensor, grid: Grid, mod: Tensor, image_mask: Tensor | None) -> Tensor:
         out = self.blocks[key](tokens, grid, mod, image_mask)

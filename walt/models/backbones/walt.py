@@ -31,7 +31,9 @@ Default conditioning ``AdaLNLoRA(rank=2, lora_every_layer=True)``: Table 3d grow
 i.e. ``L · 7d`` per unit of rank (24 LoRA pairs for L); Eq. 3's ``i ≠ 1`` (23 pairs) gives 355.1M for r = 256
 (0.5% off) and 323M for r = 64, so the paper's counts imply a low-rank correction on every layer. Class labels
 enter through ``c + t`` (§4.3); text through the cross-attention (tokens projected to ``d``) and, with
-``text_pooled``, also through ``c``.
+``text_pooled``, also through ``c``. In joint image–video training an image frame given its own class / caption
+(``frame_y``, ``frame_text`` ...) is modulated by its own ``c + t`` in every layer and the output layer and
+cross-attends to its own caption (``walt/models/conditioning/image_frames.py``).
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ from walt.models.attention.kernel import resolve_window
 from walt.models.backbones.denoiser import LatentDenoiser, resolve_preset
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.transformer_block import TransformerBlock
+from walt.models.conditioning.image_frames import image_frame_conditions
 from walt.models.grid import Grid
 
 WALT_PRESETS: dict[str, dict] = {
@@ -181,7 +184,8 @@ class WALT(LatentDenoiser):
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None, text: Tensor | None = None,
                 text_mask: Tensor | None = None, text_pooled: Tensor | None = None, x_sc: Tensor | None = None,
                 x_fp: Tensor | None = None, x_lr: Tensor | None = None, t_sr: Tensor | None = None,
-                image_mask: Tensor | None = None) -> Tensor:
+                image_mask: Tensor | None = None, frame_y: Tensor | None = None, frame_text: Tensor | None = None,
+                frame_text_mask: Tensor | None = None, frame_text_pooled: Tensor | None = None) -> Tensor:
         """Denoiser prediction ``(B, out_channels, T, H, W)``; arguments as in :mod:`...backbones.denoiser`."""
         self._check_inputs(x, image_mask, text, text_mask)
         tokens, grid = self.patch_embed(self.concat_inputs(x, x_sc, x_fp, x_lr))
@@ -189,9 +193,16 @@ class WALT(LatentDenoiser):
         c = self.condition(t, y, text_pooled, t_sr)
         mods = self.conditioning(c)
         context = self.text_proj(text.to(tokens.dtype)) if self.text_proj is not None else None
+        # Joint training: image frames with their own class / caption modulate and cross-attend with their own.
+        frames = image_frame_conditions(self, t, image_mask, y, text_pooled, t_sr, frame_y, frame_text,
+                                        frame_text_mask, frame_text_pooled)
+        own_text = None
+        if frames is not None:
+            c, mods = frames.condition(c), frames.modulations(self.conditioning, mods)
+            own_text = frames.cross_attention_text(self.text_proj, tokens.dtype)
         tokens, run_grid = self.conditioning.add_tokens(tokens, grid, c)
         for block, mod in zip(self.blocks, mods):
-            tokens = self.checkpointed(block, tokens, run_grid, mod, image_mask, context, text_mask)
+            tokens = self.checkpointed(block, tokens, run_grid, mod, image_mask, context, text_mask, own_text)
         return self.final_layer(self.conditioning.remove_tokens(tokens, grid), grid, c)
 
     def interpolate_pos_embed(self, input_size: Sequence[int]) -> None:

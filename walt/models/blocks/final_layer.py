@@ -22,6 +22,7 @@ class FinalLayer(nn.Module):
             nn.init.zeros_(p)
 
     def forward(self, x: Tensor, grid: Grid, c: Tensor | None = None) -> Tensor:
+        """``c`` ``(B, D)``, or ``(B, T, D)`` per frame (image frames of joint training)."""
         h = self.norm(x)
         if self.adaLN_modulation is not None:
             shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)

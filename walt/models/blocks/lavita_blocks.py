@@ -34,15 +34,16 @@ class SpatioTemporalBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, grid: Grid, mod: Tensor | None = None, image_mask: Tensor | None = None) -> Tensor:
-        """``x`` ``(B, N, D)``; ``mod`` ``(B, 9, D)`` (see the module docstring) when ``modulated``."""
+        """``x`` ``(B, N, D)``; ``mod`` ``(B, 9, D)`` or per frame ``(B, T, 9, D)`` (see the module docstring)
+        when ``modulated``."""
         if not self.modulated:
             x = x + self.attn(self.norm1(x), grid, image_mask)
             x = x + self.attn_temporal(self.norm_temporal(x), grid, image_mask)
             return x + self.mlp(self.norm2(x))
-        if mod.shape[1] != NUM_CHUNKS:
-            raise ValueError(f"SpatioTemporalBlock(modulated=True) needs a (B, {NUM_CHUNKS}, D) modulation, got "
-                             f"{tuple(mod.shape)}")
-        s1, c1, g1, s2, c2, g2, s3, c3, g3 = mod.unbind(1)
+        if mod.shape[-2] != NUM_CHUNKS:
+            raise ValueError(f"SpatioTemporalBlock(modulated=True) needs a (B, {NUM_CHUNKS}, D) modulation (or "
+                             f"(B, T, {NUM_CHUNKS}, D) per frame), got {tuple(mod.shape)}")
+        s1, c1, g1, s2, c2, g2, s3, c3, g3 = mod.unbind(-2)
         x = x + gate(self.attn(modulate(self.norm1(x), s1, c1), grid, image_mask), g1)
         x = x + gate(self.attn_temporal(modulate(self.norm_temporal(x), s2, c2), grid, image_mask), g2)
         return x + gate(self.mlp(modulate(self.norm2(x), s3, c3)), g3)

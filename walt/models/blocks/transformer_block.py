@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from registry import ATTENTIONS
 from walt.models.blocks.mlp import Mlp
+from walt.models.conditioning.image_frames import FrameText
 from walt.models.conditioning.modulate import gate, modulate
 from walt.models.grid import Grid
 
@@ -36,19 +37,22 @@ class TransformerBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, grid: Grid, mod: Tensor | None = None, image_mask: Tensor | None = None,
-                context: Tensor | None = None, context_mask: Tensor | None = None) -> Tensor:
-        """``x`` ``(B, N, D)``; ``mod`` ``(B, 6, D)`` in :data:`~walt.models.conditioning.modulate.CHUNKS` order
-        (unused without modulation); ``context`` ``(B, L, D)`` text tokens with ``context_mask`` ``(B, L)`` bool
-        (True = real token)."""
+                context: Tensor | None = None, context_mask: Tensor | None = None,
+                frame_text: FrameText | None = None) -> Tensor:
+        """``x`` ``(B, N, D)``; ``mod`` ``(B, 6, D)``, or ``(B, T, 6, D)`` per frame, in
+        :data:`~walt.models.conditioning.modulate.CHUNKS` order (unused without modulation); ``context`` ``(B, L, D)``
+        text tokens with ``context_mask`` ``(B, L)`` bool (True = real token); ``frame_text`` the image frames' own
+        text (``walt/models/conditioning/image_frames.py``)."""
         if self.modulated:
-            shift1, scale1, gate1, shift2, scale2, gate2 = mod.unbind(1)
+            shift1, scale1, gate1, shift2, scale2, gate2 = mod.unbind(-2)
             x = x + gate(self.attn(modulate(self.norm1(x), shift1, scale1), grid, image_mask), gate1)
         else:
             x = x + self.attn(self.norm1(x), grid, image_mask)
         if self.cross_attn is not None:
             if context is None:
                 raise ValueError("TransformerBlock: this block has cross-attention but no text context was given")
-            x = x + self.cross_attn(self.norm_cross(x), grid, context, context_mask)
+            own_text = {} if frame_text is None else dict(frame_text=frame_text)
+            x = x + self.cross_attn(self.norm_cross(x), grid, context, context_mask, **own_text)
         if self.modulated:
             return x + gate(self.mlp(modulate(self.norm2(x), shift2, scale2)), gate2)
         return x + self.mlp(self.norm2(x))

@@ -28,12 +28,15 @@ class AllTokens(Conditioning):
         return c.new_empty(self.num_layers, c.shape[0], 0, self.dim)
 
     def add_tokens(self, x: Tensor, grid: Grid, c: Tensor) -> tuple[Tensor, Grid]:
-        """``x`` ``(B, t·h·w, D)`` and ``c`` ``(B, D)`` → ``(B, t·(h·w + K), D)`` on the grid ``(t, 1, h·w + K)``:
-        each frame's tokens followed by ``K`` condition tokens (spatial/temporal windows keep working per frame)."""
+        """``x`` ``(B, t·h·w, D)`` and ``c`` ``(B, D)`` (or per frame ``(B, t, D)``) → ``(B, t·(h·w + K), D)`` on the
+        grid ``(t, 1, h·w + K)``: each frame's tokens followed by ``K`` copies of its condition (spatial/temporal
+        windows keep working per frame)."""
         b = x.shape[0]
-        if c.shape != (b, self.dim):
-            raise ValueError(f"AllTokens: condition must be (B, D)=({b}, {self.dim}), got {tuple(c.shape)}")
-        cond = c[:, None, None, :].expand(b, grid.t, self.num_tokens, self.dim).to(x.dtype)
+        if tuple(c.shape) not in ((b, self.dim), (b, grid.t, self.dim)):
+            raise ValueError(f"AllTokens: condition must be (B, D)=({b}, {self.dim}) or per frame (B, t, D)="
+                             f"({b}, {grid.t}, {self.dim}), got {tuple(c.shape)}")
+        per_frame = c[:, :, None, :] if c.dim() == 3 else c[:, None, None, :]
+        cond = per_frame.expand(b, grid.t, self.num_tokens, self.dim).to(x.dtype)
         frames = x.view(b, grid.t, grid.spatial, self.dim)
         length = grid.spatial + self.num_tokens
         return torch.cat([frames, cond], dim=2).view(b, grid.t * length, self.dim), Grid(grid.t, 1, length)

@@ -2,7 +2,9 @@
 sampling arguments, and their null versions for classifier-free guidance (W.A.L.T §4.3, §5.3; LAVITA §4.4).
 
 Condition dropout (classifier-free guidance, Ho & Salimans 2022): labels → the null class ``num_classes``, text →
-zero tokens with an all-False mask and a zero pooled vector.
+zero tokens with an all-False mask and a zero pooled vector. In joint image–video training the image frames carry
+their own labels / text (``frame_y``, ``frame_text``; built by ``frame_conditions.py``), dropped by draws of their
+own.
 """
 from __future__ import annotations
 
@@ -13,42 +15,73 @@ import torch
 from torch import Tensor, nn
 
 # Backbone keyword inputs that carry a droppable condition (what guidance replaces by its null version).
-CONDITION_KEYS = ("y", "text", "text_mask", "text_pooled")
+CONDITION_KEYS = ("y", "text", "text_mask", "text_pooled", "frame_y", "frame_text", "frame_text_mask",
+                  "frame_text_pooled")
 TEXT_KEYS = ("tokens", "mask", "pooled")
 
 
 @dataclass(frozen=True)
 class Conditions:
     """Class labels ``y`` ``(B,)`` and text ``dict(tokens (B, L, Dt), mask (B, L) bool, pooled (B, Dt))`` (each
-    ``None`` when the backbone does not use it), for a backbone reading ``text_inputs``."""
+    ``None`` when the backbone does not use it), for a backbone reading ``text_inputs``; in joint image–video
+    training also each frame's own ``frame_y`` ``(B, T)`` and ``frame_text`` (the same keys with ``(B, T)`` in
+    front), which the backbone reads at the image frames."""
 
     y: Tensor | None = None
     text: dict[str, Tensor] | None = None
     text_inputs: tuple[str, ...] = ()
+    frame_y: Tensor | None = None
+    frame_text: dict[str, Tensor] | None = None
 
     def kwargs(self) -> dict[str, Tensor]:
-        """The backbone's keyword inputs (``y``, ``text``, ``text_mask``, ``text_pooled``)."""
-        out: dict[str, Tensor] = {} if self.y is None else {"y": self.y}
-        if self.text is not None and "tokens" in self.text_inputs:
-            out.update(text=self.text["tokens"], text_mask=self.text["mask"])
-        if self.text is not None and "pooled" in self.text_inputs:
-            out["text_pooled"] = self.text["pooled"]
+        """The backbone's keyword inputs (``y``, ``text``, ``text_mask``, ``text_pooled`` and their ``frame_``
+        versions)."""
+        out: dict[str, Tensor] = {}
+        for prefix, y, text in (("", self.y, self.text), ("frame_", self.frame_y, self.frame_text)):
+            if y is not None:
+                out[f"{prefix}y"] = y
+            if text is not None and "tokens" in self.text_inputs:
+                out.update({f"{prefix}text": text["tokens"], f"{prefix}text_mask": text["mask"]})
+            if text is not None and "pooled" in self.text_inputs:
+                out[f"{prefix}text_pooled"] = text["pooled"]
         return out
 
-    def dropped(self, drop: Tensor, num_classes: int | None) -> "Conditions":
-        """The null condition where ``drop`` ``(B,)`` is True, the condition itself elsewhere."""
-        y, text = self.y, self.text
-        if y is not None:
-            y = torch.where(drop, torch.full_like(y, num_classes), y)
-        if text is not None:
-            keep = ~drop
-            text = {k: (v & keep[:, None]) if k == "mask" else v * keep.view(-1, *([1] * (v.dim() - 1))).to(v.dtype)
-                    for k, v in text.items()}
-        return replace(self, y=y, text=text)
+    def dropped(self, drop: Tensor, num_classes: int | None, frame_drop: Tensor | None = None) -> "Conditions":
+        """The null condition where ``drop`` ``(B,)`` is True, the condition itself elsewhere; the per-frame
+        conditions follow ``frame_drop`` ``(B, T)`` (each image's own draw), or their sample's ``drop``."""
+        if frame_drop is None and self.per_frame:
+            frames = self.frame_y if self.frame_y is not None else next(iter(self.frame_text.values()))
+            frame_drop = drop[:, None].expand(frames.shape[:2])
+        return replace(self, y=_null_labels(self.y, drop, num_classes), text=_null_text(self.text, drop),
+                       frame_y=_null_labels(self.frame_y, frame_drop, num_classes),
+                       frame_text=_null_text(self.frame_text, frame_drop))
 
     @property
     def empty(self) -> bool:
         return self.y is None and self.text is None
+
+    @property
+    def per_frame(self) -> bool:
+        """Whether image frames carry conditions of their own."""
+        return self.frame_y is not None or self.frame_text is not None
+
+
+def _null_labels(y: Tensor | None, drop: Tensor | None, num_classes: int | None) -> Tensor | None:
+    return y if y is None else torch.where(drop, torch.full_like(y, num_classes), y)
+
+
+def _null_text(text: dict[str, Tensor] | None, drop: Tensor | None) -> dict[str, Tensor] | None:
+    """Zero tokens / pooled vector and an all-False mask where ``drop`` (the leading dims of every entry) is True."""
+    if text is None:
+        return None
+    keep = ~drop
+    return {k: (v & _trailing(keep, v)) if k == "mask" else v * _trailing(keep, v).to(v.dtype)
+            for k, v in text.items()}
+
+
+def _trailing(keep: Tensor, value: Tensor) -> Tensor:
+    """``keep`` viewed with singleton dims to broadcast against ``value``."""
+    return keep.view(*keep.shape, *([1] * (value.dim() - keep.dim())))
 
 
 def labels_from(batch: dict, b: int, num_classes: int | None, device: torch.device) -> Tensor | None:

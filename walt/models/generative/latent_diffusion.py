@@ -6,7 +6,8 @@ of the protocol in ``walt/diffusion/__init__.py``). The task switches of W.A.L.T
 
 * self-conditioning (§4.3): with probability ``self_condition_prob`` per sample, a no-grad first pass gives
   ``x̃_0``, fed to the second pass as the extra channels ``x_sc``;
-* condition dropout for classifier-free guidance (``conditions.py``);
+* condition dropout for classifier-free guidance (``conditions.py``), drawn per clip and, in joint image–video
+  training, per image frame, whose own label / caption it drops (``frame_conditions.py``);
 * frame prediction (§4.4): with probability ``frame_prediction_prob`` per sample, ``c_fp = concat(m∘z, m)`` with 1
   or 2 observed latent frames;
 * super-resolution (§4.5): the low-resolution latent (``latents.py``) is noise-augmented to a level
@@ -29,7 +30,8 @@ from walt.diffusion.guidance import classifier_free_guidance
 from walt.diffusion.noise_augmentation import sample_noise_level
 from walt.models.autoencoders.latent_norm import LatentNorm
 from walt.models.generative.build import backbone_args
-from walt.models.generative.conditions import CONDITION_KEYS, batch_conditions, sampling_conditions
+from walt.models.generative.conditions import CONDITION_KEYS, sampling_conditions
+from walt.models.generative.frame_conditions import training_conditions
 from walt.models.generative.latents import LatentCodec
 
 
@@ -86,9 +88,15 @@ class LatentDiffusion(LatentCodec):
         """Training loss ``loss`` (scalar) plus logged scalars (``mse``, ``vlb`` with learned Σ, task rates)."""
         z, image_mask = self.training_latents(batch)
         b, device = z.shape[0], z.device
-        cond = batch_conditions(batch, b, self.num_classes, self.text_inputs, self.text_encoder, device)
+        cond = training_conditions(batch, b, image_mask, self.num_classes, self.text_inputs, self.text_encoder,
+                                   device)
         if self.cond_dropout_prob > 0 and not cond.empty:
-            cond = cond.dropped(torch.rand(b, device=device) < self.cond_dropout_prob, self.num_classes)
+            drop = torch.rand(b, device=device) < self.cond_dropout_prob
+            # an image's label / caption is dropped by its own draw, independently of its clip's (issue 14)
+            frame_drop = None
+            if cond.per_frame:
+                frame_drop = torch.rand(image_mask.shape, device=device) < self.cond_dropout_prob
+            cond = cond.dropped(drop, self.num_classes, frame_drop)
         kwargs = cond.kwargs()
         if image_mask is not None:
             kwargs["image_mask"] = image_mask

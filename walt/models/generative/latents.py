@@ -1,7 +1,8 @@
 """The latent side of a latent diffusion model: the frozen autoencoder, the per-channel latent normalization
 (W.A.L.T Table 3e) and how a training batch becomes normalized latents (batch keys of docs/architecture.md):
 ``video`` pixels or cached ``latent``\\ s, LAVITA's ``image_mask``, W.A.L.T's joint image stacks (``images``), and
-the low-resolution input of a super-resolution stage (``lowres_latent`` / ``lowres_video``)."""
+the low-resolution input of a super-resolution stage (``lowres_latent`` / ``lowres_video``, plus ``lowres_images``
+for the image stacks of joint training)."""
 from __future__ import annotations
 
 import torch
@@ -76,17 +77,24 @@ class LatentCodec(nn.Module):
 
     def _append_images(self, z: Tensor, image_mask: Tensor | None, images: Tensor) -> tuple[Tensor, Tensor]:
         """W.A.L.T §4.2 joint training: stacks of ``K`` images encoded one frame at a time join the batch."""
+        zi = self._encode_stacks(images, z, "images")
+        video_mask = image_mask if image_mask is not None else z.new_zeros(z.shape[0], z.shape[2], dtype=torch.bool)
+        return torch.cat([z, zi]), torch.cat([video_mask, video_mask.new_ones(zi.shape[0], z.shape[2])])
+
+    def _encode_stacks(self, images: Tensor, z: Tensor, key: str) -> Tensor:
+        """Stacks of ``K`` images ``(n, 3, K, H, W)`` encoded one frame at a time, ``(n, c, K, h, w)``, checked to
+        match the video latents ``z`` in everything but the batch."""
         n, c, k, h, w = images.shape
         zi = self.encode(images.transpose(1, 2).reshape(n * k, c, 1, h, w))
         zi = zi.view(n, k, *zi.shape[1:]).squeeze(3).transpose(1, 2)
         if zi.shape[1:] != z.shape[1:]:
-            raise ValueError(f"LatentDiffusion: 'images' {tuple(images.shape)} encode to {tuple(zi.shape)}, which "
+            raise ValueError(f"LatentDiffusion: {key!r} {tuple(images.shape)} encode to {tuple(zi.shape)}, which "
                              f"does not match the video latents {tuple(z.shape)} (K must be the latent frame count)")
-        video_mask = image_mask if image_mask is not None else z.new_zeros(z.shape[0], z.shape[2], dtype=torch.bool)
-        return torch.cat([z, zi]), torch.cat([video_mask, video_mask.new_ones(n, z.shape[2])])
+        return zi
 
     def lowres_latent(self, batch: dict, z: Tensor) -> Tensor:
-        """The normalized low-resolution latent of a super-resolution batch, checked against ``z``."""
+        """The normalized low-resolution latent of a super-resolution batch, checked against ``z``; in joint
+        training the image stacks' low-resolution copies (``lowres_images``) follow the videos', as in ``z``."""
         if "lowres_latent" in batch:
             z_lr = self.normalize(batch["lowres_latent"].to(self.device).float())
         elif "lowres_video" in batch:
@@ -94,6 +102,11 @@ class LatentCodec(nn.Module):
         else:
             raise KeyError("LatentDiffusion(super_resolution=True) needs 'lowres_latent' (unnormalized latents) or "
                            f"'lowres_video' (pixels) in the batch, got keys {sorted(batch)}")
+        if "images" in batch:
+            if "lowres_images" not in batch:
+                raise KeyError("LatentDiffusion(super_resolution=True): a batch with image stacks ('images') needs "
+                               "their low-resolution copies 'lowres_images' (SuperResolutionPairs adds them)")
+            z_lr = torch.cat([z_lr, self._encode_stacks(batch["lowres_images"], z_lr, "lowres_images")])
         expected = (z.shape[0], z.shape[1], z.shape[2], z.shape[3] // 2, z.shape[4] // 2)
         if tuple(z_lr.shape) != expected:
             raise ValueError(f"LatentDiffusion: low-resolution latent has shape {tuple(z_lr.shape)}, expected "

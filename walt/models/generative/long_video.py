@@ -24,14 +24,18 @@ def extend_video(model: LatentDiffusion, video: Tensor, num_chunks: int = 1, num
                  **sample_kwargs) -> Tensor:
     """``video (B, 3, T, H, W)`` in ``[-1, 1]`` extended by ``num_chunks`` sampled chunks (pixels, same range).
 
-    ``sample_kwargs`` go to :meth:`LatentDiffusion.sample` (``steps``, ``cfg_scale``, ``generator``, ``y`` — pass
-    ``y`` to keep one class over all chunks)."""
+    ``sample_kwargs`` go to :meth:`LatentDiffusion.sample` (``steps``, ``cfg_scale``, ``generator``, ``y``,
+    ``prompts``). A class-conditional model needs ``y``, the classes of ``video``: every chunk continues its
+    video's class (without it each chunk would draw a class of its own)."""
     if video.dim() != 5 or video.shape[1] != 3:
         raise ValueError(f"extend_video: expected pixels (B, 3, T, H, W), got shape {tuple(video.shape)}")
     n = context_frames(model, num_observed)
     if video.shape[2] < n:
         raise ValueError(f"extend_video: {num_observed} observed latent frames need the last {n} pixel frames, the "
                          f"video has {video.shape[2]}")
+    if getattr(model, "num_classes", None) is not None and sample_kwargs.get("y") is None:
+        raise ValueError(f"extend_video: the model is class-conditional (num_classes={model.num_classes}); pass y, "
+                         f"the class of each of the {video.shape[0]} videos, so that every chunk continues it")
     for _ in range(num_chunks):
         cond_latent = model.autoencoder.encode(video[:, :, -n:].to(model.device)).float()
         chunk = model.sample(video.shape[0], cond_latent=cond_latent, decode=True, **sample_kwargs)
