@@ -214,9 +214,13 @@ def test_image_mode_takes_the_spatial_blocks_of_a_video_checkpoint_and_says_so()
 
 
 def test_a_spatial_attention_with_another_window_is_refused():
-    """Windows within a frame keep the keys of Latte's spatial attention; the layout check reads the window."""
-    model = _random_model()
-    model.blocks["2"].attn.window = (1, 2, 2)
-    with pytest.raises(LayoutError, match=r"attention='spatial/temporal'.*block 2: SpatialAttention with window "
-                                          r"\(1, 2, 2\)"):
+    """W.A.L.T's spatial windows without qk-norm and relative bias keep the keys of Latte's spatial attention; the
+    layout check reads the window (``spatial_attention``, any attention in any slot)."""
+    windows = dict(type="SpatialWindowAttention", window=(1, 2, 2), qk_norm=False, rel_pos_bias=False)
+    model = _random_model(spatial_attention=windows)
+    assert set(model.state_dict()) == set(LAVITA(**CFG).state_dict())
+    refusal = r"attention='spatial/temporal'.*block 0: SpatialWindowAttention with window \(1, 2, 2\)"
+    with pytest.raises(LayoutError, match=refusal):
         walt_to_latte(model)
+    with pytest.raises(LayoutError, match=refusal):
+        _load(model, _official_from(_random_model()))
