@@ -2,8 +2,8 @@
 
 The config says what the weights are: IN is loaded into the config's backbone (any layout ``tools/sample.py``
 reads: a walt checkpoint, Latte ``.pt``, diffusers folder or ``.safetensors``, DiT) with every tensor accounted for,
-then written in the ``--to`` layout, which refuses a model it cannot express (a variant-1, variant-4 or RoPE model
-is not a Latte model; only an image-mode class-conditional model is a DiT).
+then written in the ``--to`` layout, which refuses a model it cannot express (a variant-1, variant-4 or RoPE model,
+or one with other attention windows, is not a Latte model; only an image-mode class-conditional model is a DiT).
 
 Example::
 

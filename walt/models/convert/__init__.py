@@ -1,7 +1,8 @@
 """Public weights ↔ walt: the public Latte code's checkpoints (video, image-joint, text-to-video), the released
 Latte text-to-video model in the diffusers layout, and DiT (original and diffusers) through LAVITA §3.6's
 initialization; both directions where the target layout can express the model, with the layout checked in every
-direction (a variant-1, variant-4 or RoPE model is refused by the Latte exporters).
+direction (a variant-1, variant-4 or RoPE model, or one whose spatial / temporal attention has other windows, is
+refused by the Latte exporters).
 
 * :mod:`.formats` reads a file or folder and tells the layout from the keys;
 * :mod:`.latte`, :mod:`.latte_diffusers`, :mod:`.dit` hold the key mappings, each documented there;
