@@ -126,7 +126,8 @@ def main() -> None:
           f"median of {args.iters}" + (", compiled blocks" if args.compile else ""))
     results = {}
     for dtype in precs:
-        seconds = harness.interleaved_medians({kind: block_step(kind, dtype, args.batch, args.compile) for kind in ATTN}, args.iters)
+        steps = {kind: block_step(kind, dtype, args.batch, args.compile) for kind in ATTN}
+        seconds = harness.interleaved_medians(steps, args.iters)
         for kind in ATTN:
             peak = harness.run_child(os.path.abspath(__file__), ["--child", kind, dtype, "--batch", str(args.batch)]
                                      + (["--compile"] if args.compile else []))

@@ -36,8 +36,10 @@ def test_compile_cache_is_kept_per_cpu_isa(monkeypatch):
 
     from walt.utils.compile_cache import CACHE_ENV, use_isa_cache_dir
 
-    monkeypatch.delenv(CACHE_ENV, raising=False)
     want = default_cache_dir() + "_" + torch.backends.cpu.get_cpu_capability()
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    assert use_isa_cache_dir() == want
+    monkeypatch.setenv(CACHE_ENV, default_cache_dir())  # what torch writes there itself on first use
     assert use_isa_cache_dir() == want
     monkeypatch.setenv(CACHE_ENV, "/elsewhere")  # a directory the user chose is kept
     assert use_isa_cache_dir() == "/elsewhere"

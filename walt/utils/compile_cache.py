@@ -18,11 +18,13 @@ CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
 
 def use_isa_cache_dir() -> str:
     """Point inductor's cache at ``<default>_<ISA>`` (e.g. ``/tmp/torchinductor_root_AVX2``) unless
-    ``TORCHINDUCTOR_CACHE_DIR`` is already set (by the user, or by an earlier compile of this process, whose ISA is
-    this one); returns the directory in use."""
-    if CACHE_ENV not in os.environ:
-        import torch
-        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    ``TORCHINDUCTOR_CACHE_DIR`` names another directory than the default (the user's choice); returns the directory
+    in use. Torch itself writes the default into the variable the first time it asks for its cache (some imports
+    do), so the default there is not taken as a choice."""
+    import torch
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
-        os.environ[CACHE_ENV] = f"{default_cache_dir()}_{torch.backends.cpu.get_cpu_capability()}"
+    default = default_cache_dir()
+    if os.path.abspath(os.environ.get(CACHE_ENV, default)) == os.path.abspath(default):
+        os.environ[CACHE_ENV] = f"{default}_{torch.backends.cpu.get_cpu_capability()}"
     return os.environ[CACHE_ENV]
