@@ -3,8 +3,9 @@
 Samples ``--per-class`` videos of each demo class (tools/make_demo_data.py: a shape moving right / left / up /
 down) from a trained checkpoint and reads each one's direction off its brightness centroid
 (``walt.data.demo_videos.motion_class``). A sample counts as correct when that direction is its class; "static" counts
-samples that are dark or move less than 15% of the frame. ``--data`` scores the demo videos themselves instead (the
-scorer's own check: 100% there). Prints a table, ``--json`` a JSON line.
+samples that are dark or move less than 15% of the frame. Samples come from the diffusion's own sampler (DDIM for
+the v-prediction DDPM demo, Euler for rectified flow), named in the output. ``--data`` scores the demo videos
+themselves instead (the scorer's own check: 100% there). Prints a table, ``--json`` a JSON line.
 
     python benchmarks/demo_motion.py configs/demo/walt_demo.py --checkpoint work_dirs/walt_demo --per-class 16
 """
@@ -41,9 +42,10 @@ def sampled_videos(args: argparse.Namespace) -> tuple[list[np.ndarray], list[int
     model, info = load_model(args.config, args.checkpoint, args.use_ema, args.cfg_options)
     labels = [y for y in range(len(CLASSES)) for _ in range(args.per_class)]
     generator = torch.Generator().manual_seed(args.seed)
-    videos = model.sample(len(labels), y=torch.tensor(labels), steps=args.steps, cfg_scale=args.cfg_scale,
+    sampler = model.diffusion.default_sampler(args.steps)
+    videos = model.sample(len(labels), y=torch.tensor(labels), sampler=sampler, cfg_scale=args.cfg_scale,
                           generator=generator)
-    return [to_uint8_frames(v) for v in videos], labels, info
+    return [to_uint8_frames(v) for v in videos], labels, info | dict(sampler=f"{type(sampler).__name__}-{args.steps}")
 
 
 def dataset_videos(root: str) -> tuple[list[np.ndarray], list[int], dict]:
@@ -60,7 +62,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--data", help="score the demo videos under this folder instead of samples")
     p.add_argument("--per-class", type=int, default=16, help="samples per class (default 16)")
     p.add_argument("--cfg-scale", type=float, default=3.0, help="classifier-free guidance scale (default 3)")
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50)")
+    p.add_argument("--steps", type=int, default=50,
+                   help="steps of the diffusion's own sampler: DDIM for DDPM, Euler for rectified flow (default 50)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-ema", dest="use_ema", action="store_false", help="sample with the raw training weights")
     p.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE")
@@ -81,7 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name, row in result["classes"].items():
         print(f"{name:<10} {row['correct']:>4}/{row['n']:<3} {row['static']:>7}")
     print(f"motion recognised in {result['accuracy']:.0%} of {result['n']} videos "
-          f"({info.get('weights', 'data')} {info.get('step', '')}, cfg {args.cfg_scale}, {result['seconds']} s)")
+          f"({info.get('weights', 'data')} {info.get('step', '')}, {info.get('sampler', 'no sampler')}, "
+          f"cfg {args.cfg_scale}, {result['seconds']} s)")
     return result
 
 

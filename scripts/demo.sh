@@ -9,6 +9,7 @@ cd "$repo"
 export WANDB_MODE="${WANDB_MODE:-disabled}" HF_HUB_OFFLINE=1
 config=configs/demo/walt_demo.py
 work_dir=work_dirs/walt_demo
+"$py" tools/hardware.py "$config"   # which CPU class (docs/benchmarks.md has the demo's time for each) and precision
 [ -f data/demo/ucfTrainTestlist/classInd.txt ] || "$py" tools/make_demo_data.py --out data/demo
 "$py" tools/train.py "$config" --work-dir "$work_dir" "$@"
 "$py" tools/sample.py "$config" --checkpoint "$work_dir" --num 8 --class 0 1 2 3 0 1 2 3 --cfg-scale 3 --grid \

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from registry import DATASETS
+from walt.data.video_io import open_video
 from tool_loader import load_tool
 
 CLASSES = ["MoveRight", "MoveLeft", "MoveUp", "MoveDown"]
@@ -56,6 +57,23 @@ def test_ucf101_reads_demo_labels_captions_and_shapes(demo_root):
         assert -1 <= item["video"].min() and item["video"].max() <= 1
 
 
+def test_keep_decoded_gives_the_decoded_items_and_decodes_each_video_once(demo_root, monkeypatch):
+    import walt.data.video_dataset as video_dataset
+
+    args = dict(type="UCF101", root=demo_root, split="all", num_frames=8, frame_interval=2, resolution=16,
+                random_crop=True, hflip=0.5)
+    plain, kept = DATASETS.build(dict(args)), DATASETS.build(dict(args, keep_decoded=True))
+    opened = []
+    monkeypatch.setattr(video_dataset, "open_video", lambda path: opened.append(path) or open_video(path))
+    for epoch in (0, 1):  # new temporal crops, crop positions and flips each epoch, from frames decoded once
+        for dataset in (plain, kept):
+            dataset.set_epoch(epoch)
+        for index in (0, 7, 31, 7):
+            torch.testing.assert_close(kept[index]["video"], plain[index]["video"], rtol=0, atol=0)
+    assert len(opened) == 2 * 4 + 3  # plain: every item; kept: videos 0, 7 and 31 once
+    assert kept[7]["video"].shape == (3, 8, 16, 16)
+
+
 def test_motion_direction_is_recoverable_from_decoded_frames(demo_root):
     dataset = DATASETS.build(dict(type="UCF101", root=demo_root, split="all", num_frames=8, frame_interval=2,
                                   resolution=32, hflip=0.0, temporal_sampling="center"))
@@ -92,6 +110,21 @@ def test_demo_motion_benchmark_scores_the_demo_videos_as_all_correct(demo_root):
     black = np.zeros((8, 16, 16, 3), np.uint8)
     scored = bench.score([black, black], [0, 1])
     assert scored["accuracy"] == 0.0 and scored["static"] == 2 and scored["classes"]["MoveUp"]["n"] == 0
+
+
+@pytest.mark.parametrize("config, sampler", [("walt_demo.py", "DDIM-2"), ("walt_demo_rflow.py", "Euler-2")])
+def test_demo_motion_samples_with_the_diffusions_own_sampler(config, sampler, tmp_path):
+    from tool_loader import load_benchmark
+    from walt.engine.config import load_config
+    from walt.models.generative.build import build_model
+
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", "demo", config)
+    tiny = ["model.backbone.depth=2", "model.backbone.dim=32", "model.backbone.num_heads=2"]
+    torch.manual_seed(0)
+    torch.save(dict(model=build_model(load_config(path, tiny)).state_dict()), tmp_path / "tiny.pth")
+    result = load_benchmark("demo_motion").main([path, "--checkpoint", str(tmp_path / "tiny.pth"), "--per-class", "1",
+                                                 "--steps", "2", "--cfg-options", *tiny, "--json"])
+    assert result["source"]["sampler"] == sampler and result["n"] == 4
 
 
 def test_text_video_csv_reads_demo_captions(demo_root):

@@ -86,3 +86,29 @@ def test_hardware_imports_nothing_heavy():
     code = "import sys, walt.utils.hardware; print(any(m in sys.modules for m in ('torch', 'numpy')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("env, line", [
+    ({}, "precision: bf16 (configs/demo/walt_demo.py asks for bf16)"),
+    ({"WALT_CPU_ISA": "avx2"}, "precision: fp32 (configs/demo/walt_demo.py asks for bf16; no native bf16 here)"),
+])
+def test_hardware_tool_prints_the_cpu_class_and_the_precision_a_config_trains_in(env, line, monkeypatch, capsys):
+    from tool_loader import load_tool
+
+    monkeypatch.setattr(hardware, "_read_cpuinfo", lambda: ZEN4)
+    for key in ("WALT_CPU_ISA", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(REPO)
+    assert load_tool("hardware").main(["configs/demo/walt_demo.py"]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.startswith("hardware: CPU AMD EPYC 9R14") and ("no native bf16" in first) == bool(env)
+    assert second == line
+
+
+def test_hardware_tool_names_a_missing_config(capsys):
+    from tool_loader import load_tool
+
+    assert load_tool("hardware").main(["configs/demo/no_such.py"]) == 1
+    assert capsys.readouterr().err.strip() == "error: config file not found: configs/demo/no_such.py"

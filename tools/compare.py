@@ -22,6 +22,7 @@ import sys
 from typing import Any
 
 from walt.analysis.report import add_model_args, analyse, build_component
+from walt.engine.errors import WaltError
 
 
 def rows_for(specs: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -63,4 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (WaltError, ValueError, KeyError) as err:  # a config that cannot be built, e.g. a refused attention
+        sys.exit(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}")

@@ -15,7 +15,7 @@ import torch
 
 from walt.engine.checkpoint import load_checkpoint
 from walt.engine.config import load_config
-from walt.models.generative.build import build_backbone
+from walt.models.generative.build import build_backbone, build_model
 
 PREFIX = "backbone."
 
@@ -51,8 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     start = time.time()
     cfg = load_config(args.config)
     state = load_checkpoint(args.checkpoint)
-    new_cfg = load_config(args.config, {"model.video_size": tuple(args.video_size)})
-    input_size = build_backbone(new_cfg.model).input_size  # the latent size of the new clips
+    # the latent size of the new clips, from the autoencoder (a backbone built for them refuses the old windows)
+    with torch.device("meta"):
+        input_size = tuple(build_model(cfg).autoencoder.latent_grid(*args.video_size))
     out = {key: interpolate_weights(build_backbone(cfg.model, "cpu"), state[key], input_size)
            for key in ("model", "ema") if state.get(key) is not None}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

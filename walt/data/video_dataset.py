@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
 from walt.data.transforms import TEMPORAL_MODES, ClipTransform, item_generator, sample_frame_indices
-from walt.data.video_io import VideoReadError, open_video, read_frames
+from walt.data.video_io import DecodedVideo, Video, VideoReadError, open_video, read_frames
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,12 +46,15 @@ class VideoDataset(Dataset):
     position (``random_crop``), flipped with probability ``hflip`` (LAVITA's only augmentation).
     ``temporal_sampling="center"`` and ``hflip=0`` make items deterministic (evaluation). A sample that fails to
     decode is replaced up to ``max_retries`` times; ``seed`` fixes the replacements and, with the epoch and the
-    index, every augmentation draw."""
+    index, every augmentation draw. ``keep_decoded``: decode each video once and keep all its frames in memory
+    (in every data-loader worker that meets it), for a dataset that fits in memory several times over: the demo's
+    96 clips take 19 MB, and decoding them on every step took a fifth of the demo's two cores
+    (docs/benchmarks.md, "The CPU demo")."""
 
     def __init__(self, samples: list[VideoSample], *, root: str, num_frames: int = 16, frame_interval: int = 1,
                  resolution: int | tuple[int, int] = 256, random_crop: bool = False, hflip: float = 0.5,
                  temporal_sampling: str = "random", max_retries: int = 20, seed: int = 0,
-                 classes: list[str] | None = None):
+                 classes: list[str] | None = None, keep_decoded: bool = False):
         name = type(self).__name__
         if not samples:
             raise ValueError(f"{name}: no samples found under {root!r}")
@@ -66,6 +69,8 @@ class VideoDataset(Dataset):
         self.resolution = self.transform.size
         self.max_retries, self.seed = max_retries, seed
         self.classes = classes or []
+        self.keep_decoded = keep_decoded
+        self._decoded: dict[str, DecodedVideo] = {}
         # Shared memory, one slot per process (main = 0, worker i = i + 1): workers forked or spawned count into
         # their own slot, so no lock is needed, and the main process reads the sum.
         self._skips = multiprocessing.RawArray("q", COUNTER_SLOTS)
@@ -131,7 +136,7 @@ class VideoDataset(Dataset):
 
     def decode(self, sample: VideoSample, num_frames: int, generator: torch.Generator | None = None) -> np.ndarray:
         """uint8 frames ``(num_frames, H, W, 3)`` of a temporal crop of ``sample`` (start drawn from ``generator``)."""
-        video = open_video(sample.path)
+        video = self.open(sample.path)
         first, stop = 0, len(video)
         if sample.start is not None or sample.end is not None:
             if not video.fps:
@@ -145,6 +150,14 @@ class VideoDataset(Dataset):
         except ValueError as err:
             raise VideoReadError(f"{sample.path!r} is too short: {err}") from err
         return read_frames(video, [first + i for i in offsets])
+
+    def open(self, path: str) -> Video:
+        """The video at ``path``, from memory when ``keep_decoded`` and it was decoded before."""
+        if not self.keep_decoded:
+            return open_video(path)
+        if path not in self._decoded:
+            self._decoded[path] = DecodedVideo.decode(open_video(path))
+        return self._decoded[path]
 
     def _record_skip(self, err: VideoReadError) -> None:
         worker = get_worker_info()

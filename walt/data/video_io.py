@@ -115,6 +115,27 @@ class PyAVVideo:
         return np.stack([frames[i] for i in indices])
 
 
+class DecodedVideo:
+    """Every frame of a video, decoded once and held in memory (``VideoDataset(keep_decoded=True)``): reading a clip
+    is then an index into an array, no decoder call."""
+
+    def __init__(self, frames: np.ndarray, fps: float | None, path: str):
+        self.frames, self.fps, self.path = frames, fps, path
+
+    @classmethod
+    def decode(cls, video: DecordVideo | PyAVVideo | FrameFolderVideo) -> DecodedVideo:
+        return cls(read_frames(video, range(len(video))), video.fps, video.path)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def read(self, indices: Sequence[int]) -> np.ndarray:
+        return self.frames[list(indices)]
+
+
+Video = DecordVideo | PyAVVideo | FrameFolderVideo | DecodedVideo  # what open_video / VideoDataset.open return
+
+
 # decord raises its own DECORDError (a RuntimeError) and sometimes a plain RuntimeError or ValueError.
 # decord's DECORDError derives from Exception only, so it is named explicitly.
 _DECODER_ERRORS = (RuntimeError, ValueError, OSError, IndexError, av.error.FFmpegError, DECORDError)
@@ -136,7 +157,7 @@ def open_video(path: str) -> DecordVideo | PyAVVideo | FrameFolderVideo:
             raise VideoReadError(f"cannot open video {path!r}: decord: {decord_err}; PyAV: {pyav_err}") from pyav_err
 
 
-def read_frames(video: DecordVideo | PyAVVideo | FrameFolderVideo, indices: Sequence[int]) -> np.ndarray:
+def read_frames(video: Video, indices: Sequence[int]) -> np.ndarray:
     """``video.read(indices)`` with decoder failures turned into :class:`VideoReadError`; a decord failure
     is retried with PyAV before giving up."""
     try:

@@ -40,6 +40,7 @@ from walt.engine.resume_check import check_resume, convert_data_position, run_se
 from walt.engine.rng import rng_state, seed_everything, set_rng_state
 from walt.engine.schema import check_engine_config
 from walt.models.generative.build import build_model
+from walt.utils import hardware
 
 __all__ = ["Trainer", "check_work_dir_writable", "signal_exit_code"]
 
@@ -134,6 +135,7 @@ class Trainer:
             self.log.text(f"{'resumed from' if resume else 'weights loaded from'} {source}")
         for note in notes:
             self.log.text(note)
+        self.log.text(hardware.describe(str(self.device)))  # the speed in train.log means nothing without it
         self.log.text(f"world size {self.dist.world_size}, device {self.device}, precision {self.precision.name}, "
                       f"parallel {self.parallel if self.dist.distributed else 'none'}; {self.plan}")
         self.log.parameters(unwrap(self.model))

@@ -21,7 +21,8 @@ class SpatialWindowAttention(WindowSelfAttention):
                  qkv_bias: bool = True, rel_pos_bias: bool = True, rope: bool = False,
                  input_grid: Sequence[int] | None = None):
         if tuple(window)[0] != 1:
-            raise ValueError(f"SpatialWindowAttention: a spatial window spans one latent frame, got window {window}")
+            raise ValueError(f"SpatialWindowAttention: a spatial window spans one latent frame, got window "
+                             f"{tuple(window)} (in a spatiotemporal slot give it its own window=(1, h', w'))")
         super().__init__(dim, num_heads, window, qk_norm, qkv_bias, rel_pos_bias, rope, input_grid)
 
 
@@ -44,8 +45,3 @@ class FullAttention(WindowSelfAttention):
     def __init__(self, dim: int, num_heads: int, qk_norm: bool = True, qkv_bias: bool = True,
                  rel_pos_bias: bool = True, rope: bool = False, input_grid: Sequence[int] | None = None):
         super().__init__(dim, num_heads, (None, None, None), qk_norm, qkv_bias, rel_pos_bias, rope, input_grid)
-
-    def set_window(self, window: Sequence[int]) -> None:
-        """Full attention keeps covering the whole grid; only the bias table follows the new grid."""
-        if self.rel_pos is not None:
-            self.rel_pos.interpolate(window)

@@ -8,9 +8,12 @@
 * ``qk_norm``: LayerNorm on queries and keys per head (W.A.L.T §4.2);
 * ``rel_pos_bias``: a learned Swin-style relative position bias per window (W.A.L.T §4.2), sized for the window
   resolved on ``input_grid`` (the token grid the model is built for; the parent passes it);
-* ``rope``: temporal rotary position embedding on queries and keys (LAVITA §3.5).
+* ``rope``: temporal rotary position embedding on queries and keys (LAVITA §3.5), kept only where the window can
+  span frames: inside one frame every query and key share the frame index and RoPE is the identity.
 
-The q/k/v projections are computed on the unpartitioned tokens (a linear layer commutes with the partition).
+Each declares what it needs from the slot that holds it through :meth:`WindowSelfAttention.needs` (see
+:mod:`~walt.models.attention.needs`). The q/k/v projections are computed on the unpartitioned tokens (a linear layer
+commutes with the partition).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from torch import Tensor, nn
 from walt.models.attention.heads import MultiHeadAttention
 from walt.models.attention.kernel import (WindowSpec, check_window, fold_windows, resolve_window, window_merge,
                                          windowed_attention, windows_are_runs)
+from walt.models.attention.needs import AttentionNeeds, has_spatial_extent
 from walt.models.embeddings.rel_pos_bias import RelativePositionBias
 from walt.models.embeddings.rope import TemporalRoPE
 from walt.models.grid import Grid
@@ -36,7 +40,7 @@ class WindowSelfAttention(MultiHeadAttention):
         super().__init__(dim, num_heads, window)
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.add_qk_norm_and_proj(qk_norm)
-        self.rope = TemporalRoPE(self.head_dim) if rope else None
+        self.rope = TemporalRoPE(self.head_dim) if rope and self.window[0] != 1 else None
         self.rel_pos = None
         if rel_pos_bias:
             if input_grid is None and any(w is None for w in self.window):
@@ -44,6 +48,14 @@ class WindowSelfAttention(MultiHeadAttention):
                                  f"needs input_grid=(t, h, w) to size its table")
             table = self.window if input_grid is None else resolve_window(self.window, Grid(*input_grid))
             self.rel_pos = RelativePositionBias(table, num_heads)
+
+    def needs(self) -> AttentionNeeds:
+        """Its window; the per-frame grid where the window or the bias table has a spatial extent; RoPE; image frames
+        pass through the identity mask of the kernel."""
+        table = self.rel_pos.window if self.rel_pos is not None else (1, 1, 1)
+        return AttentionNeeds(windows=(self.window,),
+                              frame_layout=has_spatial_extent(self.window) or has_spatial_extent(table),
+                              temporal_rope=self.rope is not None, image_frames="identity")
 
     def qk(self, q: Tensor, k: Tensor, grid: Grid) -> tuple[Tensor, Tensor]:
         """qk-norm and RoPE on ``(B, N, heads, d)`` queries and keys."""
@@ -71,7 +83,9 @@ class WindowSelfAttention(MultiHeadAttention):
         return self.proj(windowed_attention(q, k, v, grid, window, image_mask, bias))
 
     def set_window(self, window: Sequence[int]) -> None:
-        """Scale the window (aspect-ratio finetuning, W.A.L.T App. A), interpolating the relative bias table."""
-        self.window = tuple(int(w) for w in window)
+        """Scale the window to the concrete ``window`` (aspect-ratio finetuning, W.A.L.T App. A), interpolating the
+        relative bias table; whole-axis (``None``) entries stay whole-axis."""
+        window = tuple(int(w) for w in window)
+        self.window = tuple(None if old is None else new for old, new in zip(self.window, window))
         if self.rel_pos is not None:
-            self.rel_pos.interpolate(self.window)
+            self.rel_pos.interpolate(window)

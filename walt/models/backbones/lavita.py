@@ -7,14 +7,20 @@ Reads top to bottom: presets, the block layout of the four variants, the model, 
   2 — spatial and temporal blocks interleaved, even index spatial, odd temporal (the paper's best; Latte layout);
   3 — ``depth`` blocks, each spatial MHA then temporal MHA (:class:`SpatioTemporalBlock`);
   4 — ``depth`` blocks, each one MHA with half the heads spatial and half temporal, summed.
+* Attentions: ``spatial_attention`` (default ``SpatialAttention``) of spatial blocks and the first MHA of variant-3
+  blocks, ``temporal_attention`` (``TemporalAttention``) of temporal blocks and the second MHA of variant-3 blocks,
+  ``spatiotemporal_attention`` (``SpatioTemporalSplitHeadAttention``) of variant-4 blocks. Any registered
+  self-attention fits any of them (W.A.L.T's windows included); the backbone offers ``qk_norm``, ``rope``,
+  ``spatial_heads`` and ``input_grid``, and refuses a combination that cannot work when it is built
+  (:mod:`walt.models.attention.needs`).
 * Patch embedding (§3.3): ``PatchEmbed`` (uniform frame) or ``TubeEmbed`` (compression tube, with the 3-D
   transposed-conv head :class:`TubeFinalLayer`).
 * Conditioning (§3.4): ``SAdaLN`` (default) or ``AllTokens``.
 * Size: ``input_size`` is the latent ``(t, h, w)`` the model is built for (derived by the model from
   ``video_size`` and the autoencoder); the fixed sin-cos tables are built for it and recomputed for other sizes.
 * Position (§3.3, §3.5): fixed 2-D sin-cos over space after the patch embedding; in time either the absolute 1-D
-  sin-cos table, added to video frames right before the first temporal attention (as Latte does), or RoPE on the
-  temporal attention's q/k (``temporal_position="rope"``).
+  sin-cos table, added to video frames right before the first block whose attention mixes time (Latte: the first
+  temporal block), or RoPE on the q/k of every attention that mixes time (``temporal_position="rope"``).
 * Output (§3.1): ``2C`` channels (ε and the learned variance interpolation) with ``learn_sigma=True``.
 * Image–video joint training (§3.6): frames with ``image_mask`` True skip every temporal block (Latte passes only
   the video frames through them) and are excluded from temporal attention; an image frame given its own class or
@@ -37,6 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS
+from walt.models.attention.needs import check_slots
 from walt.models.backbones.denoiser import LatentDenoiser, resolve_preset
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.lavita_blocks import SpatioTemporalBlock
@@ -81,6 +88,8 @@ class LAVITA(LatentDenoiser):
                  preset: str | None = "LAVITA-XL/2", depth: int | None = None, dim: int | None = None,
                  num_heads: int | None = None, patch_size: int | None = None, variant: int = 2,
                  temporal: bool = True, patch_embed: dict | None = None, conditioning: dict | None = None,
+                 spatial_attention: dict | None = None, temporal_attention: dict | None = None,
+                 spatiotemporal_attention: dict | None = None,
                  temporal_position: str = "abs", mlp_ratio: float = 4.0, qk_norm: bool = False,
                  spatial_heads: int | None = None, num_classes: int | None = None, class_embed_std: float = 0.02,
                  text_dim: int | None = None, text_pooled: bool = True, learn_sigma: bool = True,
@@ -121,29 +130,47 @@ class LAVITA(LatentDenoiser):
         num_chunks = SpatioTemporalBlock.num_chunks if SPATIOTEMPORAL in self.kinds.values() else 6
         self.conditioning = CONDITIONINGS.build(conditioning or dict(type="SAdaLN"), default_args=dict(
             dim=dim, num_layers=len(self.kinds), num_chunks=num_chunks))
-        self.blocks = nn.ModuleDict({key: self._block(kind, mlp_ratio, qk_norm, spatial_heads)
+        attentions = {SPATIAL: spatial_attention or dict(type="SpatialAttention"),
+                      TEMPORAL: temporal_attention or dict(type="TemporalAttention"),
+                      SPLIT_HEAD: spatiotemporal_attention or dict(type="SpatioTemporalSplitHeadAttention")}
+        offered = dict(qk_norm=qk_norm, rope=temporal_position == "rope", spatial_heads=spatial_heads,
+                       input_grid=tuple(self.input_grid))
+        self.blocks = nn.ModuleDict({key: self._block(kind, mlp_ratio, attentions, offered)
                                      for key, kind in self.kinds.items()})
         head = dict(dim=dim, patch_size=p, out_channels=self.out_channels, modulated=self.conditioning.modulated)
         temporal_patch = getattr(self.patch_embed, "temporal_patch", 1)
         self.final_layer = (TubeFinalLayer(temporal_patch=temporal_patch, **head) if temporal_patch > 1
                             else FinalLayer(**head))
+        needs = check_slots("LAVITA", self.attention_slots(), self.input_grid, self.conditioning,
+                            refuse_time=None if temporal else "temporal=False builds an image model (App. A.4) whose "
+                                                              "frames are independent",
+                            rope_position=self.temporal and temporal_position == "rope")
         # Absolute temporal positions enter right before the first block that attends over time (Latte: after
         # the first spatial block in variant 2, after all spatial blocks in variant 1, at the input in 3 and 4).
-        self.first_temporal = next((k for k, kind in self.kinds.items() if kind != SPATIAL), None)
+        self.first_temporal = next((key for (key, _, _), need in zip(self._attentions(), needs)
+                                    if need.mixes_time(self.input_grid)), None)
         self.initialize_weights()
         if compile:
             self.compile_blocks(self.blocks.values())
 
-    def _block(self, kind: str, mlp_ratio: float, qk_norm: bool, spatial_heads: int | None) -> nn.Module:
-        rope = self.temporal_position == "rope"
-        spatial = dict(type="SpatialAttention", qk_norm=qk_norm)
-        temporal = dict(type="TemporalAttention", qk_norm=qk_norm, rope=rope)
+    def _block(self, kind: str, mlp_ratio: float, attentions: dict[str, dict], offered: dict) -> nn.Module:
         common = dict(dim=self.dim, num_heads=self.num_heads, mlp_ratio=mlp_ratio,
-                      modulated=self.conditioning.modulated)
+                      modulated=self.conditioning.modulated, attention_args=offered)
         if kind == SPATIOTEMPORAL:
-            return SpatioTemporalBlock(spatial_attention=spatial, temporal_attention=temporal, **common)
-        split = dict(type="SpatioTemporalSplitHeadAttention", qk_norm=qk_norm, rope=rope, spatial_heads=spatial_heads)
-        return TransformerBlock(attention={SPATIAL: spatial, TEMPORAL: temporal, SPLIT_HEAD: split}[kind], **common)
+            return SpatioTemporalBlock(spatial_attention=attentions[SPATIAL], temporal_attention=attentions[TEMPORAL],
+                                       **common)
+        return TransformerBlock(attention=attentions[kind], **common)
+
+    def _attentions(self) -> list[tuple[str, str, nn.Module]]:
+        """``(block key, config key, self-attention)`` of every block in order."""
+        keys = {SPATIAL: ["spatial_attention"], TEMPORAL: ["temporal_attention"],
+                SPATIOTEMPORAL: ["spatial_attention", "temporal_attention"], SPLIT_HEAD: ["spatiotemporal_attention"]}
+        return [(key, name, attn) for key, block in self.blocks.items()
+                for name, attn in zip(keys[self.kinds[key]], (block.attn, getattr(block, "attn_temporal", None)))]
+
+    def attention_slots(self) -> list[tuple[str, nn.Module]]:
+        """``(slot, self-attention)`` of every block, the slot named by its config key."""
+        return [(f"block {key} ({name})", attn) for key, name, attn in self._attentions()]
 
     def initialize_weights(self) -> None:
         """Latte's initialization (= DiT's): xavier-uniform Linears, zero adaLN regressions and output layer,

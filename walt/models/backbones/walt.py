@@ -10,7 +10,9 @@ latent) and the conditioning vector come from :class:`~walt.models.backbones.den
 Switching attention from the command line (one ``--cfg-options`` key, no file edit):
 
 * window size: ``model.backbone.spatiotemporal_window=[5,16,16]`` (or ``spatial_window``);
-* attention kind: ``model.backbone.spatiotemporal_attention.type=FullAttention`` (any registered attention);
+* attention kind: ``model.backbone.spatiotemporal_attention.type=FullAttention`` (any registered self-attention,
+  LAVITA's included; a combination that cannot work is refused when the model is built, see
+  :mod:`walt.models.attention.needs`);
 * ``model.backbone.qk_norm=False``, ``model.backbone.rel_pos_bias=False``;
 * ``model.backbone.compile=True``: ``torch.compile`` per transformer block (off by default; see
   ``docs/benchmarks/walt.md`` for when it pays off).
@@ -43,6 +45,7 @@ from torch import Tensor, nn
 
 from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS, POS_EMBEDS
 from walt.models.attention.kernel import resolve_window
+from walt.models.attention.needs import check_slots
 from walt.models.backbones.denoiser import LatentDenoiser, resolve_preset
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.transformer_block import TransformerBlock
@@ -128,6 +131,7 @@ class WALT(LatentDenoiser):
             for i in range(self.depth))
         self.final_layer = FinalLayer(self.dim, self.patch_size, self.out_channels,
                                       modulated=self.conditioning.modulated)
+        check_slots("WALT", self.attention_slots(), self.input_grid, self.conditioning)
         self.initialize_weights()
         if compile:
             self.compile_blocks(self.blocks)
@@ -142,6 +146,11 @@ class WALT(LatentDenoiser):
     @property
     def text_inputs(self) -> tuple[str, ...]:
         return (("tokens",) if self.text_proj is not None else ()) + super().text_inputs
+
+    def attention_slots(self) -> list[tuple[str, nn.Module]]:
+        """``(slot, self-attention)`` of every layer, the slot named by its config key."""
+        keys = ("spatial_attention", "spatiotemporal_attention")
+        return [(f"layer {i} ({keys[i % 2]})", block.attn) for i, block in enumerate(self.blocks)]
 
     def _windowed_modules(self) -> list[tuple[str, nn.Module]]:
         mods = []

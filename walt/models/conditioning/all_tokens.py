@@ -27,6 +27,10 @@ class AllTokens(Conditioning):
         """No modulation: ``(num_layers, B, 0, D)`` (the condition travels as tokens, :meth:`add_tokens`)."""
         return c.new_empty(self.num_layers, c.shape[0], 0, self.dim)
 
+    def token_grid(self, grid: Grid) -> Grid:
+        """``(t, 1, h·w + K)``: each frame's tokens and its ``K`` condition tokens in one row."""
+        return Grid(grid.t, 1, grid.spatial + self.num_tokens)
+
     def add_tokens(self, x: Tensor, grid: Grid, c: Tensor) -> tuple[Tensor, Grid]:
         """``x`` ``(B, t·h·w, D)`` and ``c`` ``(B, D)`` (or per frame ``(B, t, D)``) → ``(B, t·(h·w + K), D)`` on the
         grid ``(t, 1, h·w + K)``: each frame's tokens followed by ``K`` copies of its condition (spatial/temporal
@@ -38,8 +42,8 @@ class AllTokens(Conditioning):
         per_frame = c[:, :, None, :] if c.dim() == 3 else c[:, None, None, :]
         cond = per_frame.expand(b, grid.t, self.num_tokens, self.dim).to(x.dtype)
         frames = x.view(b, grid.t, grid.spatial, self.dim)
-        length = grid.spatial + self.num_tokens
-        return torch.cat([frames, cond], dim=2).view(b, grid.t * length, self.dim), Grid(grid.t, 1, length)
+        run_grid = self.token_grid(grid)
+        return torch.cat([frames, cond], dim=2).view(b, run_grid.numel, self.dim), run_grid
 
     def remove_tokens(self, x: Tensor, grid: Grid) -> Tensor:
         """Inverse of :meth:`add_tokens` for the original ``grid``: drop the condition tokens of every frame."""

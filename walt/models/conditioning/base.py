@@ -25,6 +25,11 @@ class Conditioning(nn.Module):
         """Whether the blocks are adaLN-modulated (otherwise the condition travels as tokens)."""
         return self.num_chunks > 0
 
+    def token_grid(self, grid: Grid) -> Grid:
+        """The grid the blocks run on for tokens on ``grid``, i.e. the grid :meth:`add_tokens` returns (default:
+        unchanged); backbones check their attention windows against it when they are built."""
+        return grid
+
     def add_tokens(self, x: Tensor, grid: Grid, c: Tensor) -> tuple[Tensor, Grid]:
         """Tokens ``(B, N, D)`` on ``grid`` with the condition's tokens added, and their grid (default: unchanged)."""
         return x, grid
