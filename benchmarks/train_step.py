@@ -23,6 +23,7 @@ Example::
 
     python benchmarks/train_step.py                              # both models, native precisions, ~5 min on 2 cores
     python benchmarks/train_step.py --model lavita --precision fp32 --steps 2 --rounds 1
+    python benchmarks/train_step.py --model lavita --only walt-compile latte-flash latte-flash-compile
     source scripts/avx2_env.sh && python benchmarks/train_step.py   # as on an AVX2-only CPU
 """
 from __future__ import annotations
@@ -42,11 +43,15 @@ from reference.walt_dit_style import WALTReference, load_walt_state_dict
 from registry import BACKBONES
 from walt.engine.optim import build_optimizer
 from walt.models.convert import walt_to_latte
+from walt.utils.compile_cache import use_isa_cache_dir
 
 LAVITA_BATCH = (2, 4, 16, 32, 32)
 WALT_BATCH = (2, 8, 5, 16, 16)
 CONTENDERS = {"lavita": ("walt", "latte-math", "latte-flash", "diffusers-latte"),
               "walt": ("walt", "dit-style-math", "dit-style-flash")}
+# Compiled contenders, run when named with --only: walt with its ``compile=True`` config switch (torch.compile per
+# block), and the public Latte training script's ``use_compile: True`` (``torch.compile`` of the whole model).
+COMPILED = {"lavita": ("walt-compile", "latte-flash-compile", "latte-math-compile"), "walt": ("walt-compile",)}
 
 
 # ------------------------------------------------------------------------------------------------ the contenders
@@ -59,30 +64,35 @@ def _nonzero(model: nn.Module) -> nn.Module:
     return model
 
 
-def walt_lavita() -> nn.Module:
+def walt_lavita(compile_: bool = False) -> nn.Module:
     torch.manual_seed(0)
     _, c, t, h, w = LAVITA_BATCH
     return _nonzero(BACKBONES.build(dict(type="LAVITA", preset="LAVITA-S/2", variant=2, in_channels=c,
-                                         input_size=(t, h, w))))
+                                         input_size=(t, h, w), compile=compile_)))
 
 
-def walt_layer_pair() -> nn.Module:
+def walt_layer_pair(compile_: bool = False) -> nn.Module:
     torch.manual_seed(0)
     _, c, t, h, w = WALT_BATCH
     return _nonzero(BACKBONES.build(dict(type="WALT", preset="WALT-L", depth=2, in_channels=c, input_size=(t, h, w),
-                                         num_classes=101, self_condition=True)))
+                                         num_classes=101, self_condition=True, compile=compile_)))
 
 
 def build(model: str, impl: str) -> tuple[nn.Module, torch.optim.Optimizer]:
     """The contender ``impl`` of ``model`` and its optimizer (walt's ``build_optimizer`` or the public code's)."""
-    ours = walt_lavita() if model == "lavita" else walt_layer_pair()
-    if impl == "walt":
+    compiled = impl.endswith("-compile")
+    if compiled:
+        use_isa_cache_dir()  # walt's compile=True does this itself; the peer compiles here
+    ours = (walt_lavita if model == "lavita" else walt_layer_pair)(compile_=impl == "walt-compile")
+    if impl in ("walt", "walt-compile"):
         return ours, build_optimizer(dict(type="AdamW", lr=1e-4), ours)
     if impl.startswith("latte-"):
         _, c, t, h, _ = LAVITA_BATCH
         peer = Latte(input_size=h, patch_size=2, in_channels=c, hidden_size=384, depth=12, num_heads=6,
                      num_frames=t, attention_mode=impl.split("-")[1])
         peer.load_state_dict(walt_to_latte(ours))
+        if compiled:  # as Latte's train.py with use_compile: True
+            peer = torch.compile(peer)
     elif impl == "diffusers-latte":
         from diffusers import LatteTransformer3DModel
 
@@ -119,7 +129,7 @@ def forward_fn(model: str, impl: str, net: nn.Module):
     if impl == "diffusers-latte":
         return lambda x, t, y: net(x, t, encoder_hidden_states=x.new_zeros(x.shape[0], 1, 8)).sample
     if model == "walt":
-        return lambda x, t, y: net(x, t, y=y) if impl == "walt" else net(x, t, y)
+        return lambda x, t, y: net(x, t, y=y) if impl.startswith("walt") else net(x, t, y)
     return lambda x, t, y: net(x, t)
 
 
@@ -191,17 +201,21 @@ def summarize(model: str, precision: str, results: dict[str, list[dict]]) -> str
         print(f"| {impl} | {r['s']:.2f} | {r['cpu']:.2f} | {r['first']:.1f} | {r['rss']:.0f} "
               f"({r['rss_range'][0]:.0f}–{r['rss_range'][1]:.0f}) | "
               f"{r['rss'] - r['base']:.0f} | {r['params'] / 1e6:.2f}M |")
-    ours, parts = rows["walt"], []
-    peers = [impl for impl in rows if impl != "walt"]
     families: dict[str, list[str]] = {}
-    for impl in peers:
-        families.setdefault(impl.rsplit("-", 1)[0] if impl.endswith(("-math", "-flash")) else impl, []).append(impl)
-    for family, members in families.items():
-        best = min(members, key=lambda m: rows[m]["s"])
-        peer = rows[best]
-        parts.append(f"{peer['s'] / ours['s']:.2f}x faster than {best} ({peer['s']:.2f} vs {ours['s']:.2f} s/step), "
-                     f"peak RSS {ours['rss']:.0f} vs {peer['rss']:.0f} MiB ({ours['rss'] / peer['rss']:.2f}x)")
-    return f"{model} {precision}: walt " + "; ".join(parts)
+    for impl in rows:
+        if not impl.startswith("walt"):  # a peer family: its attention modes, compiled or not
+            families.setdefault(impl.replace("-math", "").replace("-flash", ""), []).append(impl)
+    lines = []
+    for name in (impl for impl in rows if impl.startswith("walt")):
+        ours, parts = rows[name], []
+        for members in families.values():
+            best = min(members, key=lambda m: rows[m]["s"])
+            peer = rows[best]
+            parts.append(f"{peer['s'] / ours['s']:.2f}x faster than {best} ({peer['s']:.2f} vs {ours['s']:.2f} "
+                         f"s/step), peak RSS {ours['rss']:.0f} vs {peer['rss']:.0f} MiB "
+                         f"({ours['rss'] / peer['rss']:.2f}x)")
+        lines.append(f"{model} {precision}: {name} " + "; ".join(parts))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -214,7 +228,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps per child (2: the first steps "
                                                               "also pay the page faults of a growing heap)")
     parser.add_argument("--rounds", type=int, default=2, help="children per contender, run in turn (2)")
-    parser.add_argument("--only", nargs="+", help="contenders to run (default: all of the model's)")
+    parser.add_argument("--only", nargs="+", help="contenders to run (default: the model's eager ones; "
+                                                  "compiled ones: " + ", ".join(sorted(set(sum(COMPILED.values(), ()))))
+                                                  + ")")
     parser.add_argument("--compile", action="store_true", help="torch.compile every transformer block of every "
                                                                "contender (compile time shows as the first step)")
     parser.add_argument("--child", nargs=3, metavar=("MODEL", "IMPL", "PRECISION"), help=argparse.SUPPRESS)
@@ -226,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     harness.print_hardware()
     summary = []
     for model in args.model:
-        impls = [i for i in CONTENDERS[model] if not args.only or i in args.only]
+        impls = [i for i in CONTENDERS[model] + COMPILED[model] if i in (args.only or CONTENDERS[model])]
         diffs = check_same_function(model)
         print(f"{model}: fp32 max |walt - peer| on one sample: "
               + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()), flush=True)
@@ -241,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"  {model} {prec.name} {impl}: steps {', '.join(f'{s:.2f}' for s in r['times'])} s, "
                           f"peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
             summary.append(summarize(model, prec.name, results))
-    for line in summary:
+    for line in "\n".join(summary).splitlines():
         print("train_step: " + line + (" [compiled blocks]" if args.compile else ""))
 
 

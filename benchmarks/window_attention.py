@@ -19,6 +19,7 @@ Example::
 
     python benchmarks/window_attention.py                      # native precisions, ~1-2 min on 2 cores
     python benchmarks/window_attention.py --precision fp32 --frames 5 10 --iters 2
+    python benchmarks/window_attention.py --precision fp32 --compile   # both blocks torch.compile'd
     source scripts/avx2_env.sh && python benchmarks/window_attention.py   # as on an AVX2-only CPU
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ import harness
 from registry import ATTENTIONS
 from walt.models.blocks.transformer_block import TransformerBlock
 from walt.models.grid import Grid
+from walt.utils.compile_cache import use_isa_cache_dir
 
 DIM, HEADS = 1024, 16
 ATTN = {
@@ -41,11 +43,15 @@ ATTN = {
 }
 
 
-def block_step(kind: str, dtype: str, batch: int):
-    """A closure running one W.A.L.T-L block forward + backward with ``kind`` self-attention."""
+def block_step(kind: str, dtype: str, batch: int, compile_: bool = False):
+    """A closure running one W.A.L.T-L block forward + backward with ``kind`` self-attention (``torch.compile``\ d
+    as by the backbones' ``compile=True`` when ``compile_``)."""
     grid = Grid(5, 16, 16)
     attn = dict(ATTN[kind], input_grid=tuple(grid))
     block = TransformerBlock(DIM, HEADS, attention=attn)
+    if compile_:
+        use_isa_cache_dir()
+        block.compile()
     x = torch.randn(batch, grid.numel, DIM, requires_grad=True)
     mod = 0.1 * torch.randn(batch, 6, DIM)
 
@@ -60,9 +66,12 @@ def block_step(kind: str, dtype: str, batch: int):
     return step
 
 
-def block_peak_child(kind: str, dtype: str, batch: int) -> float:
-    """Peak RSS (MiB) of one block forward + backward above the RSS before it, in this fresh process."""
-    step = block_step(kind, dtype, batch)
+def block_peak_child(kind: str, dtype: str, batch: int, compile_: bool = False) -> float:
+    """Peak RSS (MiB) of one block forward + backward above the RSS before it, in this fresh process (after a
+    compiling step when ``compile_``)."""
+    step = block_step(kind, dtype, batch, compile_)
+    if compile_:
+        step()
     base = harness.reset_peak_rss()
     step()
     return harness.status_mib("VmHWM") - base
@@ -104,21 +113,24 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3, help="timed iterations per setting (after 1 warm-up)")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--frames", nargs="+", type=int, default=[5, 10, 20, 40])
+    parser.add_argument("--compile", action="store_true", help="torch.compile both blocks (as compile=True does)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(block_peak_child(args.child[0], args.child[1], args.batch))
+        print(block_peak_child(args.child[0], args.child[1], args.batch, args.compile))
         return
 
     harness.print_hardware()
     precs = [p.name for p in harness.precisions(args.precision)]
     print(f"W.A.L.T-L block d={DIM}, {HEADS} heads, 5x16x16 tokens, batch {args.batch}, fwd+bwd, "
-          f"median of {args.iters}")
+          f"median of {args.iters}" + (", compiled blocks" if args.compile else ""))
     results = {}
     for dtype in precs:
-        seconds = harness.interleaved_medians({kind: block_step(kind, dtype, args.batch) for kind in ATTN}, args.iters)
+        steps = {kind: block_step(kind, dtype, args.batch, args.compile) for kind in ATTN}
+        seconds = harness.interleaved_medians(steps, args.iters)
         for kind in ATTN:
-            peak = harness.run_child(os.path.abspath(__file__), ["--child", kind, dtype, "--batch", str(args.batch)])
+            peak = harness.run_child(os.path.abspath(__file__), ["--child", kind, dtype, "--batch", str(args.batch)]
+                                     + (["--compile"] if args.compile else []))
             results[(kind, dtype)] = dict(seconds=seconds[kind], peak_mib=peak)
             r = results[(kind, dtype)]
             print(f"  {dtype:4s} {kind:4s}: {r['seconds'] * 1e3:8.1f} ms  peak +{r['peak_mib']:7.1f} MiB", flush=True)

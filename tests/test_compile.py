@@ -28,3 +28,18 @@ def test_compiled_blocks_give_the_eager_outputs(name):
         for mask in (None, image_mask):
             torch.testing.assert_close(compiled(x, t, y=y, image_mask=mask), eager(x, t, y=y, image_mask=mask),
                                        rtol=1e-5, atol=1e-5)
+
+
+def test_compile_cache_is_kept_per_cpu_isa(monkeypatch):
+    """Graphs compiled under one ATen CPU capability are not loaded under another (a crash in torch 2.14.1)."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    from walt.utils.compile_cache import CACHE_ENV, use_isa_cache_dir
+
+    want = default_cache_dir() + "_" + torch.backends.cpu.get_cpu_capability()
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    assert use_isa_cache_dir() == want
+    monkeypatch.setenv(CACHE_ENV, default_cache_dir())  # what torch writes there itself on first use
+    assert use_isa_cache_dir() == want
+    monkeypatch.setenv(CACHE_ENV, "/elsewhere")  # a directory the user chose is kept
+    assert use_isa_cache_dir() == "/elsewhere"

@@ -96,6 +96,20 @@ def test_identity_mask_passes_image_value_through():
     assert (out[:1] - ref).abs().max().item() <= 1e-5
 
 
+def test_windows_folded_into_the_batch_keep_image_frames_apart():
+    """Windows that are not runs of tokens (2×2×2 of a 4×4×4 grid) are folded into the batch before the projections;
+    the image frames' identity mask must follow each token into its window."""
+    grid = Grid(4, 4, 4)
+    attn = ATTENTIONS.build(dict(type="SpatiotemporalWindowAttention", dim=DIM, num_heads=HEADS, window=(2, 2, 2),
+                                 input_grid=tuple(grid)))
+    x = torch.randn(2, grid.numel, DIM)
+    image_mask = torch.tensor([[False, True, False, False], [True, False, False, True]])
+    out = attn(x, grid, image_mask)
+    for i, frames in enumerate(((1,), (0, 3))):
+        _, ref = _dense_self_attention(attn, x[i:i + 1], grid, (2, 2, 2), image_frames=frames)
+        assert (out[i:i + 1] - ref).abs().max().item() <= 1e-5
+
+
 def test_image_through_spatiotemporal_layer_uses_central_bias_rows():
     """A 1-frame input clamps the 5×2×2 window to 1×2×2; its bias is the Δt = 0 slice of the table."""
     attn = ATTENTIONS.build(dict(type="SpatiotemporalWindowAttention", dim=DIM, num_heads=HEADS, window=(5, 2, 2),

@@ -96,8 +96,8 @@ FREE_OPS = frozenset("""
     repeat_interleave chunk split unbind cat concat stack narrow select slice getitem setitem index index_select
     gather roll flip clone detach to type type_as float half bfloat16 double long int bool cpu cuda copy
     size dim numel shape dtype device is_cuda is_meta requires_grad grad_fn ndim data names layout is_floating_point
-    add radd sub rsub mul rmul div rdiv truediv rtruediv neg pow rpow sqrt rsqrt exp log cos sin tanh sigmoid abs
-    clamp clamp_min clamp_max maximum minimum where masked_fill lt le gt ge eq ne and or invert not logical_not
+    add radd sub rsub mul rmul addcmul div rdiv truediv rtruediv neg pow rpow sqrt rsqrt exp log cos sin tanh sigmoid
+    abs clamp clamp_min clamp_max maximum minimum where masked_fill lt le gt ge eq ne and or invert not logical_not
     gelu silu relu softmax log_softmax dropout mean sum amax amin max min any all
     arange zeros ones full empty zeros_like ones_like full_like empty_like new_zeros new_ones new_full new_empty
     randn randn_like rand eye tensor scalar_tensor

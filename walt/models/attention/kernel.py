@@ -128,8 +128,33 @@ def windowed_attention(q: Tensor, k: Tensor, v: Tensor, grid: Grid, window: Wind
     ``(B, t*h*w, heads * d)``."""
     window = resolve_window(window, grid)
     check_window(tuple(grid), window, "windowed_attention")
-    qw, kw, vw = (window_split_heads(x, tuple(grid), window) for x in (q, k, v))
     if image_mask is not None and window[0] > 1 and bool(image_mask.any()):
         allowed = image_identity_mask(image_mask, grid, window)
         bias = allowed if bias is None else bias.masked_fill(~allowed, float("-inf"))
-    return window_merge_heads(attention(qw, kw, vw, bias), tuple(grid), window)
+    if not windows_are_runs(grid, window):
+        qw, kw, vw = (window_split_heads(x, tuple(grid), window) for x in (q, k, v))
+        return window_merge_heads(attention(qw, kw, vw, bias), tuple(grid), window)
+    # Each window is a run of consecutive tokens: the per-window, per-head layout is a strided view (no copy), and
+    # CPU SDPA writes its output as (B', L, heads, d), so merging the heads back is a view too.
+    b, n, heads, d = q.shape
+    length = window[0] * grid.spatial
+    qw, kw, vw = (x.reshape(b * (n // length), length, heads, d).transpose(1, 2) for x in (q, k, v))
+    return attention(qw, kw, vw, bias).transpose(1, 2).reshape(b, n, heads * d)
+
+
+def windows_are_runs(grid: Grid, window: tuple[int, int, int]) -> bool:
+    """Whether every window is a run of consecutive tokens (windows of whole frames, ``wh = h`` and ``ww = w``):
+    then window partition is a reshape."""
+    return window[1] == grid.h and window[2] == grid.w
+
+
+def fold_windows(x: Tensor, grid: Grid, window: tuple[int, int, int],
+                 image_mask: Tensor | None = None) -> tuple[Tensor, Grid, Tensor | None]:
+    """Windows as samples: tokens ``(B, t*h*w, C)`` → ``(B * num_windows, wt*wh*ww, C)`` on the window's grid, with
+    ``image_mask`` ``(B, t)`` → ``(B * num_windows, wt)``. Attention inside one window of the original grid is then
+    whole-grid attention of the folded sample (undo with :func:`window_merge`)."""
+    if image_mask is not None:
+        (t, h, w), (wt, wh, ww) = grid, window
+        per_window = image_mask.view(-1, t // wt, 1, 1, wt).expand(-1, t // wt, h // wh, w // ww, wt)
+        image_mask = per_window.reshape(-1, wt)
+    return window_partition(x, tuple(grid), window), Grid(*window), image_mask

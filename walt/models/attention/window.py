@@ -22,7 +22,8 @@ from typing import Sequence
 from torch import Tensor, nn
 
 from walt.models.attention.heads import MultiHeadAttention
-from walt.models.attention.kernel import WindowSpec, resolve_window, windowed_attention
+from walt.models.attention.kernel import (WindowSpec, check_window, fold_windows, resolve_window, window_merge,
+                                         windowed_attention, windows_are_runs)
 from walt.models.attention.needs import AttentionNeeds, has_spatial_extent
 from walt.models.embeddings.rel_pos_bias import RelativePositionBias
 from walt.models.embeddings.rope import TemporalRoPE
@@ -63,10 +64,21 @@ class WindowSelfAttention(MultiHeadAttention):
 
     def forward(self, x: Tensor, grid: Grid, image_mask: Tensor | None = None) -> Tensor:
         """``x``: ``(B, N, D)`` tokens on ``grid``; ``image_mask``: optional ``(B, t)`` bool, True = image frame."""
+        window = resolve_window(self.window, grid)
+        check_window(tuple(grid), window, type(self).__name__)
+        # RoPE angles follow the frame index, which folding restarts per window unless a window spans all frames.
+        if windows_are_runs(grid, window) or (self.rope is not None and window[0] != grid.t):
+            return self.attend(x, grid, window, image_mask)
+        # Windows that are not runs of tokens: partition the tokens once (D channels) before the projections, rather
+        # than q, k, v (3D) after them and the heads (D) again; the linears commute with the partition.
+        xw, window_grid, window_mask = fold_windows(x, grid, window, image_mask)
+        return window_merge(self.attend(xw, window_grid, window, window_mask), tuple(grid), window)
+
+    def attend(self, x: Tensor, grid: Grid, window: tuple[int, int, int], image_mask: Tensor | None) -> Tensor:
+        """Projections and windowed attention on ``x`` ``(B, N, D)`` laid out on ``grid``."""
         b, n, _ = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).unbind(2)
         q, k = self.qk(q, k, grid)
-        window = resolve_window(self.window, grid)
         bias = self.rel_pos(window) if self.rel_pos is not None else None  # the kernel casts it to q's dtype
         return self.proj(windowed_attention(q, k, v, grid, window, image_mask, bias))
 

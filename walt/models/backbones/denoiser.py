@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from walt.models.embeddings.condition_embeds import LabelEmbedder, TimestepEmbedder
+from walt.utils.compile_cache import use_isa_cache_dir
 
 
 def resolve_preset(owner: str, presets: dict[str, dict], preset: str | None, **overrides: Any) -> dict:
@@ -145,7 +146,9 @@ class LatentDenoiser(nn.Module):
         return block(*args)
 
     def compile_blocks(self, blocks: Iterable[nn.Module]) -> None:
-        """``torch.compile`` each block in place (state-dict keys unchanged): fuses its element-wise ops."""
+        """``torch.compile`` each block in place (state-dict keys unchanged): fuses its element-wise ops. The
+        compile cache is kept per CPU ISA (``walt/utils/compile_cache.py``)."""
+        use_isa_cache_dir()
         for block in blocks:
             block.compile()
 

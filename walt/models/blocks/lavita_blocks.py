@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from registry import ATTENTIONS
 from walt.models.blocks.mlp import Mlp
-from walt.models.conditioning.modulate import gate, modulate
+from walt.models.conditioning.modulate import gated_residual, modulate
 from walt.models.grid import Grid
 
 NUM_CHUNKS = 9
@@ -44,6 +44,6 @@ class SpatioTemporalBlock(nn.Module):
             raise ValueError(f"SpatioTemporalBlock(modulated=True) needs a (B, {NUM_CHUNKS}, D) modulation (or "
                              f"(B, T, {NUM_CHUNKS}, D) per frame), got {tuple(mod.shape)}")
         s1, c1, g1, s2, c2, g2, s3, c3, g3 = mod.unbind(-2)
-        x = x + gate(self.attn(modulate(self.norm1(x), s1, c1), grid, image_mask), g1)
-        x = x + gate(self.attn_temporal(modulate(self.norm_temporal(x), s2, c2), grid, image_mask), g2)
-        return x + gate(self.mlp(modulate(self.norm2(x), s3, c3)), g3)
+        x = gated_residual(x, self.attn(modulate(self.norm1(x), s1, c1), grid, image_mask), g1)
+        x = gated_residual(x, self.attn_temporal(modulate(self.norm_temporal(x), s2, c2), grid, image_mask), g2)
+        return gated_residual(x, self.mlp(modulate(self.norm2(x), s3, c3)), g3)

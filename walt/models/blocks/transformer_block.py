@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from registry import ATTENTIONS
 from walt.models.blocks.mlp import Mlp
 from walt.models.conditioning.image_frames import FrameText
-from walt.models.conditioning.modulate import gate, modulate
+from walt.models.conditioning.modulate import gated_residual, modulate
 from walt.models.grid import Grid
 
 
@@ -49,7 +49,7 @@ class TransformerBlock(nn.Module):
         text (``walt/models/conditioning/image_frames.py``)."""
         if self.modulated:
             shift1, scale1, gate1, shift2, scale2, gate2 = mod.unbind(-2)
-            x = x + gate(self.attn(modulate(self.norm1(x), shift1, scale1), grid, image_mask), gate1)
+            x = gated_residual(x, self.attn(modulate(self.norm1(x), shift1, scale1), grid, image_mask), gate1)
         else:
             x = x + self.attn(self.norm1(x), grid, image_mask)
         if self.cross_attn is not None:
@@ -58,5 +58,5 @@ class TransformerBlock(nn.Module):
             own_text = {} if frame_text is None else dict(frame_text=frame_text)
             x = x + self.cross_attn(self.norm_cross(x), grid, context, context_mask, **own_text)
         if self.modulated:
-            return x + gate(self.mlp(modulate(self.norm2(x), shift2, scale2)), gate2)
+            return gated_residual(x, self.mlp(modulate(self.norm2(x), shift2, scale2)), gate2)
         return x + self.mlp(self.norm2(x))
