@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import torch
 
@@ -23,10 +23,11 @@ from walt.engine.errors import CheckpointError
 from walt.utils.atomic import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "checkpoint_name", "prune_checkpoints",
-           "remove_partial_writes", "LATEST"]
+           "remove_partial_writes", "read_checkpoint", "LATEST"]
 
 LATEST = "latest"
 _CHECKPOINT = re.compile(r"step_(\d+)\.pth")
+T = TypeVar("T")
 _PARTIAL = ".step_*.pth.*.tmp", f".{LATEST}.*.tmp"  # atomic_write's temporary names for these two files
 
 
@@ -58,18 +59,24 @@ def load_checkpoint(path: str | Path, required: tuple[str, ...] = ("model",)) ->
     """Load a checkpoint on CPU (tensors and plain values only); ``CheckpointError`` naming the file if it is
     missing, corrupt, holds other objects, or lacks a ``required`` key."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, not a torch file, an object the weights-only unpickler refuses
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
+    state = read_checkpoint(path, lambda p: torch.load(p, map_location="cpu", weights_only=True))
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, expected a dict")
     missing = [key for key in required if key not in state]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {missing} (has {sorted(state)})")
     return state
+
+
+def read_checkpoint(path: Path, read: Callable[[Path], T], folder: bool = False) -> T:
+    """``read(path)``, with a missing file (or folder, with ``folder``) or an unreadable one turned into one
+    ``CheckpointError`` naming it."""
+    if not (path.exists() if folder else path.is_file()):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        return read(path)
+    except Exception as err:  # truncated zip, not a torch file, an object the weights-only unpickler refuses, ...
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
 
 
 def prune_checkpoints(work_dir: str | Path, *, keep_last: int | None, keep_every: int | None,

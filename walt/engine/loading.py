@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from registry import find_class
-from walt.engine.checkpoint import LATEST, latest_checkpoint
+from walt.engine.checkpoint import LATEST, latest_checkpoint, read_checkpoint
 from walt.engine.config import load_config
 from walt.engine.errors import CheckpointError
 from walt.models.convert import (LayoutError, detect_format, diffusers_folder, load_public, read_weights,
@@ -41,13 +41,7 @@ def resolve_checkpoint(checkpoint: str | Path) -> Path:
 def read_any_checkpoint(path: str | Path) -> tuple[Any, dict | None]:
     """What a weights file or diffusers folder holds, and the diffusers ``config.json`` (``CheckpointError``
     naming the file when it is missing or unreadable)."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        return read_weights(path)
-    except Exception as err:  # truncated zip, unpickling failure, bad safetensors header, empty folder
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
+    return read_checkpoint(Path(path), read_weights, folder=True)
 
 
 def is_trainer_checkpoint(obj: Any) -> bool:
