@@ -13,6 +13,10 @@ trainer builds the same), MSE against a fixed target.
   of 2 latents 8 × 5 × 16 × 16 with self-conditioning input. Peer: ``reference/walt_dit_style.py`` (the same
   function written the DiT/Swin way), ``'math'`` and ``'flash'``, same weights.
 
+The step's GEMM floor (``gemm_floor.py``: walt's matmuls alone, replayed at this CPU's rate; a child of its own)
+bounds every ratio: no implementation of the same model beats a peer by more than ``peer / floor``, and the summary
+says how much of that room walt has taken.
+
 Every contender runs in a child process of its own (its peak RSS is its own), ``--rounds`` times in turn
 (A, B, C, A, B, C: machine load hits all alike); the reported time is the median over all timed steps. Ratios are
 against the faster attention mode of each peer. Precisions: by default every one the hardware runs natively (fp32,
@@ -142,9 +146,10 @@ def compile_blocks(net: nn.Module) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- the child
-def run(model: str, impl: str, precision: str, steps: int, warmup: int, compile_: bool) -> dict:
+def training_step(model: str, impl: str, precision: str, compile_: bool = False):
+    """``(net, step)``: ``step()`` runs one forward + backward + AdamW update of contender ``impl`` on the
+    benchmark batch, in ``precision`` (resolved by the engine)."""
     x, t, y, target = batch(model)
-    base_rss = harness.status_mib("VmRSS")
     net, opt = build(model, impl)
     if compile_:
         compile_blocks(net)
@@ -154,19 +159,39 @@ def run(model: str, impl: str, precision: str, steps: int, warmup: int, compile_
     else:
         call = forward_fn(model, impl, net)
     prec = harness.cpu_precision(precision)
-    times, cpu_times = [], []
-    for i in range(warmup + steps):
-        start, cpu_start = time.perf_counter(), time.process_time()
+
+    def step() -> None:
         with prec.autocast():
             out = call(x, t, y)
         F.mse_loss(out.float(), target).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
+
+    return net, step
+
+
+def gemm_floor(model: str, precision: str, repeats: int = 3) -> dict[str, float]:
+    """The GEMM floor (``gemm_floor.py``) of walt's eager step of ``model``: no contender can be faster."""
+    import gemm_floor as floor_
+
+    _, step = training_step(model, "walt", precision)
+    return floor_.floor(step, repeats)
+
+
+def run(model: str, impl: str, precision: str, steps: int, warmup: int, compile_: bool) -> dict:
+    base_rss = harness.status_mib("VmRSS")
+    if impl == "gemm-floor":
+        return dict(impl=impl, base_rss_mib=base_rss, **gemm_floor(model, precision))
+    net, step = training_step(model, impl, precision, compile_)
+    times, cpu_times = [], []
+    for _ in range(warmup + steps):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        step()
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu_start)
-    return dict(impl=impl, precision=prec.name, first_step_s=times[0], times=times[warmup:],
-                cpu_times=cpu_times[warmup:], peak_rss_mib=harness.peak_rss_mib(), base_rss_mib=base_rss,
-                params=sum(p.numel() for p in net.parameters() if p.requires_grad))
+    return dict(impl=impl, precision=harness.cpu_precision(precision).name, first_step_s=times[0],
+                times=times[warmup:], cpu_times=cpu_times[warmup:], peak_rss_mib=harness.peak_rss_mib(),
+                base_rss_mib=base_rss, params=sum(p.numel() for p in net.parameters() if p.requires_grad))
 
 
 # --------------------------------------------------------------------------------------------------- the parent
@@ -185,7 +210,7 @@ def check_same_function(model: str) -> dict[str, float]:
     return diffs
 
 
-def summarize(model: str, precision: str, results: dict[str, list[dict]]) -> str:
+def summarize(model: str, precision: str, results: dict[str, list[dict]], floor: dict | None = None) -> str:
     rows = {}
     for impl, runs in results.items():
         rows[impl] = dict(s=harness.median([s for r in runs for s in r["times"]]),
@@ -215,6 +240,15 @@ def summarize(model: str, precision: str, results: dict[str, list[dict]]) -> str
                          f"s/step), peak RSS {ours['rss']:.0f} vs {peer['rss']:.0f} MiB "
                          f"({ours['rss'] / peer['rss']:.2f}x)")
         lines.append(f"{model} {precision}: {name} " + "; ".join(parts))
+    if floor is not None:
+        for members in families.values():
+            best = min(members, key=lambda m: rows[m]["s"])
+            peer = rows[best]["s"]
+            taken = ", ".join(f"{name} {(peer - rows[name]['s']) / (peer - floor['seconds']):.0%}"
+                              for name in rows if name.startswith("walt"))
+            lines.append(f"{model} {precision}: GEMM floor {floor['seconds']:.2f} s/step ({floor['gflop']:.0f} GFLOP at "
+                         f"{floor['gflops']:.0f} GFLOP/s): no implementation of this step can beat {best} by more "
+                         f"than {peer / floor['seconds']:.2f}x here; share of that room taken: {taken}")
     return "\n".join(lines)
 
 
@@ -233,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
                                                   + ")")
     parser.add_argument("--compile", action="store_true", help="torch.compile every transformer block of every "
                                                                "contender (compile time shows as the first step)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the GEMM floor (gemm_floor.py) of the step")
     parser.add_argument("--child", nargs=3, metavar=("MODEL", "IMPL", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -256,7 +291,11 @@ def main(argv: list[str] | None = None) -> None:
                     r = results[impl][-1]
                     print(f"  {model} {prec.name} {impl}: steps {', '.join(f'{s:.2f}' for s in r['times'])} s, "
                           f"peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
-            summary.append(summarize(model, prec.name, results))
+            floor = None if args.no_floor else harness.run_child(
+                os.path.abspath(__file__), ["--child", model, "gemm-floor", prec.name])
+            if floor is not None:
+                print(f"  {model} {prec.name} GEMM floor: {floor['seconds']:.2f} s/step", flush=True)
+            summary.append(summarize(model, prec.name, results, floor))
     for line in "\n".join(summary).splitlines():
         print("train_step: " + line + (" [compiled blocks]" if args.compile else ""))
 
