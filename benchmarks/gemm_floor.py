@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -33,9 +34,8 @@ import harness
 
 aten = torch.ops.aten
 _MATMULS = {aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default}
-_SDPA_FORWARD = {aten._scaled_dot_product_flash_attention_for_cpu.default,
-                 aten._scaled_dot_product_attention_math.default}
-_SDPA_BACKWARD = {aten._scaled_dot_product_flash_attention_for_cpu_backward.default}
+_SDPA_FORWARD = aten._scaled_dot_product_flash_attention_for_cpu.default  # the math fallback arrives as bmm's
+_SDPA_BACKWARD = aten._scaled_dot_product_flash_attention_for_cpu_backward.default
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,7 @@ def _attention_gemms(q: Tensor, k: Tensor, backward: bool) -> list[Gemm]:
     """SDPA on ``(B, heads, L, d)`` q and ``(B, heads, S, d)`` k/v as batched GEMMs: ``Q Kᵀ`` and ``P V`` forward;
     ``dV = Pᵀ dO``, ``dP = dO Vᵀ``, ``dQ = dS K``, ``dK = dSᵀ Q`` backward."""
     *lead, length, d = q.shape
-    source = k.shape[-2]
-    batch = 1
-    for size in lead:
-        batch *= size
+    source, batch = k.shape[-2], math.prod(lead)
     g = lambda m, kk, n: Gemm(batch, m, kk, n, False, False, q.dtype)  # noqa: E731
     if not backward:
         return [g(length, d, source), g(length, source, d)]
@@ -88,9 +85,9 @@ class GemmRecorder(TorchDispatchMode):
             batch = a.shape[0] if a.dim() == 3 else 1
             self.gemms.append(Gemm(batch, a.shape[-2], a.shape[-1], b.shape[-1], _transposed(a), _transposed(b),
                                    a.dtype))
-        elif func in _SDPA_FORWARD:
+        elif func is _SDPA_FORWARD:
             self.gemms += _attention_gemms(args[0], args[1], backward=False)
-        elif func in _SDPA_BACKWARD:
+        elif func is _SDPA_BACKWARD:
             self.gemms += _attention_gemms(args[1], args[2], backward=True)
         return func(*args, **kwargs)
 
