@@ -117,7 +117,10 @@ def replay_seconds(gemms: list[Gemm], repeats: int = 3) -> float:
     for _ in range(repeats + 1):  # the first replay warms the kernels and the pages
         start = time.perf_counter()
         for a, b, out in calls:
-            torch.bmm(a, b, out=out) if a.shape[0] > 1 else torch.mm(a[0], b[0], out=out[0])
+            if a.shape[0] > 1:
+                torch.bmm(a, b, out=out)
+            else:
+                torch.mm(a[0], b[0], out=out[0])
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -131,7 +134,7 @@ def floor(step: Callable[[], object], repeats: int = 3) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    import train_step  # the steps whose floor is measured
+    import train_step  # the steps whose floor is measured (train_step imports this module at its top)
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("Example::")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     results = []
     for model in args.model:
         for prec in harness.precisions(args.precision):
-            r = dict(model=model, precision=prec.name, **train_step.gemm_floor(model, prec.name, args.repeats))
+            r = dict(model=model, precision=prec.name, **train_step.walt_step_floor(model, prec.name, args.repeats))
             print(f"gemm_floor: {model} {prec.name}: {r['seconds']:.2f} s/step ({r['gemms']} GEMMs, "
                   f"{r['gflop']:.0f} GFLOP at {r['gflops']:.0f} GFLOP/s)", flush=True)
             results.append(r)

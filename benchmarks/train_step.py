@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+import gemm_floor
 import harness
 from reference.latte import Latte
 from reference.walt_dit_style import WALTReference, load_walt_state_dict
@@ -170,18 +171,16 @@ def training_step(model: str, impl: str, precision: str, compile_: bool = False)
     return net, step
 
 
-def gemm_floor(model: str, precision: str, repeats: int = 3) -> dict[str, float]:
+def walt_step_floor(model: str, precision: str, repeats: int = 3) -> dict[str, float]:
     """The GEMM floor (``gemm_floor.py``) of walt's eager step of ``model``: no contender can be faster."""
-    import gemm_floor as floor_
-
     _, step = training_step(model, "walt", precision)
-    return floor_.floor(step, repeats)
+    return gemm_floor.floor(step, repeats)
 
 
 def run(model: str, impl: str, precision: str, steps: int, warmup: int, compile_: bool) -> dict:
     base_rss = harness.status_mib("VmRSS")
     if impl == "gemm-floor":
-        return dict(impl=impl, base_rss_mib=base_rss, **gemm_floor(model, precision))
+        return dict(impl=impl, base_rss_mib=base_rss, **walt_step_floor(model, precision))
     net, step = training_step(model, impl, precision, compile_)
     times, cpu_times = [], []
     for _ in range(warmup + steps):
@@ -230,19 +229,18 @@ def summarize(model: str, precision: str, results: dict[str, list[dict]], floor:
     for impl in rows:
         if not impl.startswith("walt"):  # a peer family: its attention modes, compiled or not
             families.setdefault(impl.replace("-math", "").replace("-flash", ""), []).append(impl)
+    fastest_peers = [min(members, key=lambda m: rows[m]["s"]) for members in families.values()]
     lines = []
     for name in (impl for impl in rows if impl.startswith("walt")):
         ours, parts = rows[name], []
-        for members in families.values():
-            best = min(members, key=lambda m: rows[m]["s"])
+        for best in fastest_peers:
             peer = rows[best]
             parts.append(f"{peer['s'] / ours['s']:.2f}x faster than {best} ({peer['s']:.2f} vs {ours['s']:.2f} "
                          f"s/step), peak RSS {ours['rss']:.0f} vs {peer['rss']:.0f} MiB "
                          f"({ours['rss'] / peer['rss']:.2f}x)")
         lines.append(f"{model} {precision}: {name} " + "; ".join(parts))
     if floor is not None:
-        for members in families.values():
-            best = min(members, key=lambda m: rows[m]["s"])
+        for best in fastest_peers:
             peer = rows[best]["s"]
             taken = ", ".join(f"{name} {(peer - rows[name]['s']) / (peer - floor['seconds']):.0%}"
                               for name in rows if name.startswith("walt"))
