@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""List every walt registry, its members and each member's one-line description (first docstring line).
+"""List every walt registry, its members, where each is defined (``file:line``, relative to the repository or, for a
+member from an installed package, to its ``site-packages``) and its one-line description (first docstring line).
 
 examples:
   python tools/list_registry.py
@@ -8,21 +9,38 @@ examples:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
+from pathlib import Path
 
 from registry import ALL_REGISTRIES, registered_names
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def describe() -> dict[str, dict]:
-    """``{registry name: {"scope": ..., "members": {member: one-line description}}}``."""
+    """``{registry name: {"scope": ..., "members": {member: one-line description},
+    "locations": {member: "file:line"}}}``."""
     out = {}
     for name, registry in ALL_REGISTRIES.items():
-        members = {}
+        members, locations = {}, {}
         for member in registered_names(registry):
-            members[member] = _one_line((registry.get(member).__doc__ or "").strip())
-        out[name] = dict(scope=registry.scope, members=members)
+            obj = registry.get(member)
+            members[member] = _one_line((obj.__doc__ or "").strip())
+            locations[member] = location(obj)
+        out[name] = dict(scope=registry.scope, members=members, locations=locations)
     return out
+
+
+def location(obj: object) -> str:
+    """``file:line`` of the definition of ``obj``: the file relative to the repository, or to the ``sys.path`` entry
+    holding it (an installed package's member)."""
+    path = Path(inspect.getsourcefile(obj)).resolve()
+    line = inspect.getsourcelines(obj)[1]
+    roots = [REPO] + sorted((Path(p).resolve() for p in sys.path if p), key=lambda p: -len(p.parts))
+    root = next((r for r in roots if path.is_relative_to(r)), None)
+    return f"{path.relative_to(root).as_posix() if root is not None else path.as_posix()}:{line}"
 
 
 def _one_line(doc: str, width: int = 160) -> str:
@@ -42,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, info in registries.items():
             print(f"{name} (scope {info['scope']}, {len(info['members'])} members)")
             width = max((len(m) for m in info["members"]), default=0)
+            where = max((len(w) for w in info["locations"].values()), default=0)
             for member, doc in info["members"].items():
-                print(f"  {member:<{width}}  {doc}")
+                print(f"  {member:<{width}}  {info['locations'][member]:<{where}}  {doc}")
     total = sum(len(info["members"]) for info in registries.values())
     print(f"{len(registries)} registries, {total} members", file=sys.stderr if args.json else sys.stdout)
     return 0
