@@ -31,6 +31,7 @@ from mmengine import Config
 import harness
 from registry import BACKBONES, MODELS
 from walt.data.loader import build_dataloader
+from walt.models.conditioning.conditions import Conditions
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_MODEL_CONFIG = os.path.join(REPO, "configs", "demo", "walt_demo.py")
@@ -82,7 +83,7 @@ def build_step(config: str | None, batch: dict):
         opt.zero_grad(set_to_none=True)
         noise = torch.randn_like(x)
         timesteps = torch.randint(0, 1000, (x.shape[0],))
-        out = model(x + noise, timesteps, y=b["label"])
+        out = model(x + noise, timesteps, Conditions(y=b["label"]))
         (out[:, :c] - noise).square().mean().backward()
         opt.step()
     params = sum(p.numel() for p in model.parameters())

@@ -32,6 +32,7 @@ import torch
 
 import harness
 from registry import BACKBONES
+from walt.models.conditioning.conditions import Conditions
 
 WINDOW_TOKENS = {"spatial": 1 * 16 * 16, "spatiotemporal": 5 * 8 * 8}
 
@@ -78,6 +79,7 @@ def main() -> None:
                                  rel_pos_bias=not args.no_rel_pos_bias, compile=args.compile))
     x = torch.randn(args.batch, 8, 5, 16, 16)
     t, y = torch.randint(0, 1000, (args.batch,)), torch.randint(0, 101, (args.batch,))
+    cond = Conditions(y=y)
     flops = model_flops(args.depth, model.dim, args.batch * 5 * 16 * 16, model.input_channels, model.out_channels)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; W.A.L.T-L depth {args.depth}, batch "
           f"{args.batch}, 5x16x16 tokens, rel-pos bias {not args.no_rel_pos_bias}, compile {args.compile}: "
@@ -90,7 +92,7 @@ def main() -> None:
         def step():
             model.zero_grad(set_to_none=True)
             with prec.autocast():
-                out = model(x, t, y=y)
+                out = model(x, t, cond)
             out.float().square().mean().backward()
 
         times = harness.interleaved_medians(dict(peak=peak_matmul(dtype, args.peak_size), model=step), args.iters,

@@ -67,7 +67,8 @@ def measure(model, timer: NetworkTimer, repeats: int, **kwargs) -> dict:
         start = {k: clock() for k, clock in CLOCKS.items()}
         model.sample(1, steps=50, generator=torch.Generator().manual_seed(i), **kwargs)
         runs.append({k: (clock() - start[k], timer.total[k]) for k, clock in CLOCKS.items()})
-        model.backbone.forward = lambda x, t, **_: x.new_zeros(x.shape[0], model.backbone.out_channels, *x.shape[2:])
+        model.backbone.forward = lambda x, t, cond=None: x.new_zeros(x.shape[0], model.backbone.out_channels,
+                                                                     *x.shape[2:])
         start_null = time.process_time()
         model.sample(1, steps=50, generator=torch.Generator().manual_seed(i), **kwargs)
         null_runs.append(time.process_time() - start_null)

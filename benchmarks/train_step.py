@@ -47,6 +47,7 @@ from reference.latte import Latte
 from reference.walt_dit_style import WALTReference, load_walt_state_dict
 from registry import BACKBONES
 from walt.engine.optim import build_optimizer
+from walt.models.conditioning.conditions import Conditions
 from walt.models.convert import walt_to_latte
 from walt.utils.compile_cache import use_isa_cache_dir
 
@@ -134,7 +135,7 @@ def forward_fn(model: str, impl: str, net: nn.Module):
     if impl == "diffusers-latte":
         return lambda x, t, y: net(x, t, encoder_hidden_states=x.new_zeros(x.shape[0], 1, 8)).sample
     if model == "walt":
-        return lambda x, t, y: net(x, t, y=y) if impl.startswith("walt") else net(x, t, y)
+        return lambda x, t, y: net(x, t, Conditions(y=y)) if impl.startswith("walt") else net(x, t, y)
     return lambda x, t, y: net(x, t)
 
 

@@ -16,6 +16,7 @@ import torch
 from registry import ATTENTIONS, BACKBONES, registered_names
 from walt.models.attention.needs import AttentionSlotError
 from walt.models.attention.window import WindowSelfAttention
+from walt.models.conditioning.conditions import Conditions
 
 ROOT = Path(__file__).resolve().parents[1]
 # every registered self-attention, the ones added later included (cross-attentions take a text context)
@@ -94,13 +95,13 @@ def test_attention_in_slot_runs_and_keeps_image_frames_independent(backbone, slo
     gen = torch.Generator().manual_seed(1)
     x, t = torch.randn(2, 4, T, HW, HW, generator=gen), torch.tensor([5, 700])
     y, frame_y = torch.tensor([0, 1]), torch.tensor([[0, 0, 0, 0, 1, 2], [2, 0, 1, 1, 2, 0]])
-    out = model(x, t, y=y, image_mask=IMAGE_MASK, frame_y=frame_y)
+    out = model(x, t, Conditions(y=y, image_mask=IMAGE_MASK, frame_y=frame_y))
     out.square().mean().backward()
     grads = [p.grad for m in held for p in m.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
 
     def frame_4(x_, y_, frame_y_):
-        return model(x_, t, y=y_, image_mask=IMAGE_MASK, frame_y=frame_y_)[:, :, 4]
+        return model(x_, t, Conditions(y=y_, image_mask=IMAGE_MASK, frame_y=frame_y_))[:, :, 4]
 
     with torch.no_grad():  # image frame 4: independent of the video frames 0-3, their class, and the other image
         x2, frame_y2 = x.clone(), frame_y.clone()
@@ -182,7 +183,8 @@ def test_every_attention_follows_walt_aspect_ratio_finetuning(name):
     model = BACKBONES.build(dict(WALT, spatiotemporal_attention=attn_cfg))
     before = model.blocks[1].attn.needs().windows
     model.interpolate_pos_embed((T, HW, 2 * HW))  # 4×4 → 4×8 latents (W.A.L.T App. A)
-    out = model(torch.randn(1, 4, T, HW, 2 * HW), torch.tensor([3]), y=torch.tensor([1]), image_mask=IMAGE_MASK[:1])
+    out = model(torch.randn(1, 4, T, HW, 2 * HW), torch.tensor([3]),
+                Conditions(y=torch.tensor([1]), image_mask=IMAGE_MASK[:1]))
     assert out.shape == (1, 4, T, HW, 2 * HW)
     whole_axes = [[w is None for w in window] for window in model.blocks[1].attn.needs().windows]
     assert whole_axes == [[w is None for w in window] for window in before]  # whole-axis windows stay whole-axis

@@ -15,6 +15,7 @@ from registry import BACKBONES, DATASETS, MODELS
 from walt.data.collate import collate
 from walt.data.text_cache import CachedTextDataset, encode_text_cache
 from walt.engine.config import load_config
+from walt.models.conditioning.conditions import Conditions
 from walt.models.generative.build import build_backbone
 from walt.models.generative.latent_diffusion import LatentDiffusion
 from walt.models.generative.long_video import extend_video
@@ -147,6 +148,6 @@ def test_aspect_ratio_checkpoint_loads_into_the_9x16_model(tmp_path):
     state = torch.load(tmp_path / "wide.pth")["model"]
     assert torch.equal(state.pop("other.w"), torch.ones(2))
     wide.load_state_dict({k.removeprefix("backbone."): v for k, v in state.items()}, strict=True)
-    out = wide(torch.randn(1, 3, 5, 16, 28), torch.tensor([10]), text=torch.randn(1, 4, 384),
-               x_fp=torch.zeros(1, 4, 5, 16, 28))
+    out = wide(torch.randn(1, 3, 5, 16, 28), torch.tensor([10]),
+               Conditions(text=torch.randn(1, 4, 384), x_fp=torch.zeros(1, 4, 5, 16, 28)))
     assert out.shape == (1, 3, 5, 16, 28)

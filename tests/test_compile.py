@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from registry import BACKBONES
+from walt.models.conditioning.conditions import Conditions
 
 TINY = {
     "WALT": dict(type="WALT", preset=None, depth=2, dim=32, num_heads=2, patch_size=2, in_channels=3,
@@ -26,8 +27,8 @@ def test_compiled_blocks_give_the_eager_outputs(name):
     image_mask = torch.tensor([[False, False, True, True], [False] * 4])
     with torch.no_grad():
         for mask in (None, image_mask):
-            torch.testing.assert_close(compiled(x, t, y=y, image_mask=mask), eager(x, t, y=y, image_mask=mask),
-                                       rtol=1e-5, atol=1e-5)
+            cond = Conditions(y=y, image_mask=mask)
+            torch.testing.assert_close(compiled(x, t, cond), eager(x, t, cond), rtol=1e-5, atol=1e-5)
 
 
 def test_compile_cache_is_kept_per_cpu_isa(monkeypatch):

@@ -6,6 +6,7 @@ import torch
 from diffusers import DiTTransformer2DModel
 
 from walt.models.backbones.lavita import LAVITA
+from walt.models.conditioning.conditions import Conditions
 from walt.models.convert import (LayoutError, dit_diffusers_config, dit_diffusers_to_dit, dit_to_dit_diffusers,
                                  load_public, read_weights, walt_to_dit)
 from walt.models.convert.latte import fixed_table
@@ -46,7 +47,7 @@ def test_image_mode_lavita_loaded_from_diffusers_dit_gives_its_output(reference)
     assert not report.fresh and not report.unused and any("10000^(-i/half)" in note for note in report.notes)
     x, t, y = torch.randn(2, 4, 1, 8, 8), torch.tensor([3, 700]), torch.tensor([1, 10])
     with torch.no_grad():
-        torch.testing.assert_close(model(x, t, y=y)[:, :, 0], ref(x[:, :, 0], t, class_labels=y).sample,
+        torch.testing.assert_close(model(x, t, Conditions(y=y))[:, :, 0], ref(x[:, :, 0], t, class_labels=y).sample,
                                    rtol=0, atol=1e-5)
     original = dit_diffusers_to_dit(ref.state_dict())  # the same weights in the original DiT layout
     again = LAVITA(**IMAGE).eval()

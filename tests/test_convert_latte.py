@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from walt.models.backbones.lavita import LAVITA
+from walt.models.conditioning.conditions import Conditions
 from walt.models.convert import LayoutError, latte_img_to_walt, latte_to_walt, load_public, walt_to_latte
 from walt.models.convert.common import assemble
 
@@ -134,8 +135,8 @@ def test_official_layout_loads_and_matches_a_latte_forward(kind):
     official = _official_from(native)
     loaded = LAVITA(**CFG | overrides).eval()
     _load(loaded, official)
-    out = loaded(X, T, **inputs)
-    assert torch.equal(native(X, T, **inputs), out)
+    out = loaded(X, T, Conditions(**inputs))
+    assert torch.equal(native(X, T, Conditions(**inputs)), out)
     torch.testing.assert_close(out, _latte_reference(official, X, T, **inputs), rtol=1e-4, atol=1e-5)
 
 
@@ -150,7 +151,7 @@ def test_image_joint_checkpoint_matches_latte_img_with_appended_image_frames():
     x = torch.randn(2, 4, 6, 8, 8)
     image_mask = torch.tensor([[False] * 4 + [True] * 2] * 2)
     y = torch.tensor([0, 3])
-    torch.testing.assert_close(model(x, T, y=y, image_mask=image_mask),
+    torch.testing.assert_close(model(x, T, Conditions(y=y, image_mask=image_mask)),
                                _latte_reference(official, x, T, y=y, num_images=2), rtol=1e-4, atol=1e-5)
 
 
@@ -163,7 +164,8 @@ def test_image_joint_checkpoint_conditions_each_appended_image_on_its_own_label(
     x = torch.randn(2, 4, 6, 8, 8, generator=torch.Generator().manual_seed(4))
     y, y_image = torch.tensor([1, 3]), torch.tensor([[2, 0], [3, 4]])
     image_mask = (torch.arange(6) >= 4).expand(2, 6)
-    out = model(x, T, y=y, image_mask=image_mask, frame_y=torch.cat([y[:, None].expand(2, 4), y_image], 1))
+    frame_y = torch.cat([y[:, None].expand(2, 4), y_image], 1)
+    out = model(x, T, Conditions(y=y, image_mask=image_mask, frame_y=frame_y))
     torch.testing.assert_close(out, _latte_reference(official, x, T, y=y, num_images=2, y_image=y_image),
                                rtol=1e-4, atol=1e-5)
     clip_label = _latte_reference(official, x, T, y=y, num_images=2)  # the images under their clip's label

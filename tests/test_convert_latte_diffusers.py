@@ -10,6 +10,7 @@ from diffusers import LatteTransformer3DModel
 
 from walt.engine.config import load_config
 from walt.models.backbones.lavita import LAVITA
+from walt.models.conditioning.conditions import Conditions
 from walt.models.convert import (LayoutError, detect_format, load_public, read_weights, state_dict_of,
                                  walt_to_diffusers_latte)
 from walt.models.generative.build import build_backbone
@@ -45,7 +46,7 @@ def _inputs():
 def _assert_same_output(model, ref):
     x, t, text = _inputs()
     with torch.no_grad():
-        torch.testing.assert_close(model(x, t, text=text), ref(x, t, encoder_hidden_states=text).sample,
+        torch.testing.assert_close(model(x, t, Conditions(text=text)), ref(x, t, encoder_hidden_states=text).sample,
                                    rtol=0, atol=1e-5)
 
 
@@ -71,7 +72,7 @@ def test_text_padding_equals_the_pipelines_truncated_prompt(reference):
     x, t, text = _inputs()
     mask = torch.tensor([[1, 1, 0, 0, 0], [1, 1, 1, 1, 0]], dtype=torch.bool)
     with torch.no_grad():
-        out = model(x, t, text=text, text_mask=mask)
+        out = model(x, t, Conditions(text=text, text_mask=mask))
         for b, length in enumerate((2, 4)):
             want = ref(x[b:b + 1], t[b:b + 1], encoder_hidden_states=text[b:b + 1, :length]).sample
             torch.testing.assert_close(out[b:b + 1], want, rtol=0, atol=1e-5)

@@ -9,6 +9,7 @@ from walt.diffusion.gaussian_diffusion import GaussianDiffusion
 from walt.diffusion.guidance import classifier_free_guidance
 from walt.diffusion.respacing import space_timesteps
 from walt.diffusion.samplers import DDIM, DDPM
+from walt.models.conditioning.conditions import Conditions
 
 
 def _linear_model(x, t, **_):
@@ -109,24 +110,24 @@ def test_observed_frames_are_exactly_the_conditioning_latents(sampler):
 def test_classifier_free_guidance_scale_one_is_the_conditional_model_and_scale_s_is_extrapolation():
     calls = []
 
-    def model(x, t, y=None, x_fp=None, x_sc=None):
+    def model(x, t, cond):
         calls.append(x.shape[0])
-        out = x * (1 + y.float().view(-1, 1, 1)) + x_fp.sum(1, keepdim=True) + x_sc
+        out = x * (1 + cond.y.float().view(-1, 1, 1)) + cond.x_fp.sum(1, keepdim=True) + cond.x_sc
         return torch.cat([out, out * 2], dim=1)  # 2C channels: prediction + learned-variance values
 
     x, t, x_sc = torch.randn(2, 3, 5), torch.tensor([3, 4]), torch.randn(2, 3, 5)
-    cond = dict(y=torch.tensor([1, 2]), x_fp=torch.randn(2, 4, 5))
-    null = dict(y=torch.tensor([9, 9]), x_fp=torch.zeros(2, 4, 5))
+    cond = Conditions(y=torch.tensor([1, 2]), x_fp=torch.randn(2, 4, 5))
+    null = Conditions(y=torch.tensor([9, 9]), x_fp=torch.zeros(2, 4, 5))
     unguided = classifier_free_guidance(model, cond, null, 1.0)(x, t, x_sc=x_sc)
-    assert torch.equal(unguided, model(x, t, **cond, x_sc=x_sc))
+    assert torch.equal(unguided, model(x, t, cond.replace(x_sc=x_sc)))
     calls.clear()
     guided = classifier_free_guidance(model, cond, null, 3.0)(x, t, x_sc=x_sc)
     assert calls == [4]  # one batched forward for both halves
-    c, u = model(x, t, **cond, x_sc=x_sc), model(x, t, **null, x_sc=x_sc)
+    c, u = model(x, t, cond.replace(x_sc=x_sc)), model(x, t, null.replace(x_sc=x_sc))
     assert torch.allclose(guided[:, :3], u[:, :3] + 3.0 * (c[:, :3] - u[:, :3]), atol=1e-5)
     assert torch.equal(guided[:, 3:], c[:, 3:])  # variance from the conditional half
-    with pytest.raises(ValueError, match="keys"):
-        classifier_free_guidance(model, cond, dict(y=null["y"]), 2.0)
+    with pytest.raises(ValueError, match="x_fp is given in one half only"):
+        classifier_free_guidance(model, cond, Conditions(y=null.y), 2.0)
 
 
 def test_samplers_are_registered_with_walt_defaults_and_show_progress(capsys):

@@ -75,7 +75,7 @@ def test_meta_counter_equals_fvcore_on_tiny_walt_with_text_and_extra_inputs():
                frame_prediction=True)
     model = BACKBONES.build(cfg)
     inputs = backbone_inputs(model, (2, 4, 3, 4, 4), device="cpu", text_length=5)
-    assert set(inputs) == {"x", "t", "y", "text", "text_mask"}
+    assert set(inputs) == {"x", "t", "cond"} and set(inputs["cond"].tensors()) == {"y", "text", "text_mask"}
     fv, tm = count_flops(model, inputs, backend="fvcore"), count_flops(model, inputs, backend="torch")
     assert fv.by_operator == tm.by_operator and not fv.skipped and not tm.skipped
     assert fv.by_module["blocks"] == tm.by_module["blocks"] and fv.by_module["text_proj"] == 2 * 5 * 16 * 32

@@ -7,6 +7,7 @@ import torch
 
 from walt.models.backbones.lavita import LAVITA
 from walt.models.backbones.walt import WALT
+from walt.models.conditioning.conditions import Conditions
 from walt.models.conditioning.image_frames import per_frame
 
 B, T, L, DT = 2, 3, 4, 8
@@ -47,6 +48,10 @@ def _text(gen):
     return text
 
 
+def _call(model, x, t, **cond):
+    return model(x, t, Conditions(**cond))
+
+
 def _changed_frames(out, ref):
     """(sample, frame) pairs whose output differs; every other frame must be bit-identical."""
     return {(b, f) for b in range(B) for f in range(T) if not torch.equal(out[b, :, f], ref[b, :, f])}
@@ -57,33 +62,33 @@ def test_walt_caption_of_image_frame_k_changes_frame_k_only(b, k):
     model = _walt(text_dim=DT, text_pooled=True)
     gen = torch.Generator().manual_seed(2)
     inputs, text = _inputs(gen), _text(gen)
-    ref = model(**inputs, **text)
+    ref = _call(model, **inputs, **text)
     for changed in ("frame_text", "frame_text_pooled", "frame_text_mask"):
         other = {k_: v.clone() for k_, v in text.items()}
         if changed == "frame_text_mask":
             other[changed][b, k, 1:] = ~other[changed][b, k, 1:]
         else:
             other[changed][b, k] = torch.randn(other[changed][b, k].shape, generator=gen)
-        assert _changed_frames(model(**inputs, **other), ref) == {(b, k)}, changed
+        assert _changed_frames(_call(model, **inputs, **other), ref) == {(b, k)}, changed
 
 
 def test_walt_and_lavita_class_of_image_frame_k_changes_frame_k_only():
     for model in (_walt(num_classes=5), _lavita(num_classes=5)):
         inputs = _inputs()
         frame_y = torch.tensor([[1, 1, 3], [4, 0, 2]])
-        ref = model(**inputs, y=torch.tensor([1, 4]), frame_y=frame_y)
+        ref = _call(model, **inputs, y=torch.tensor([1, 4]), frame_y=frame_y)
         for b, k in ((0, 2), (1, 1)):
             other = frame_y.clone()
             other[b, k] = (other[b, k] + 1) % 5
-            out = model(**inputs, y=torch.tensor([1, 4]), frame_y=other)
+            out = _call(model, **inputs, y=torch.tensor([1, 4]), frame_y=other)
             assert _changed_frames(out, ref) == {(b, k)}, type(model).__name__
 
 
 def test_lavita_video_frames_keep_the_clips_class_and_image_frames_do_not_see_it():
     model = _lavita(num_classes=5)
     inputs, frame_y = _inputs(), torch.tensor([[1, 1, 3], [4, 0, 2]])
-    ref = model(**inputs, y=torch.tensor([1, 4]), frame_y=frame_y)
-    out = model(**inputs, y=torch.tensor([2, 4]), frame_y=frame_y)  # the clip of sample 0 changes class
+    ref = _call(model, **inputs, y=torch.tensor([1, 4]), frame_y=frame_y)
+    out = _call(model, **inputs, y=torch.tensor([2, 4]), frame_y=frame_y)  # the clip of sample 0 changes class
     assert _changed_frames(out, ref) == {(0, 0), (0, 1)}  # its video frames, not its image frame
 
 
@@ -92,21 +97,21 @@ def test_lavita_pooled_text_of_image_frame_k_changes_frame_k_only():
     gen = torch.Generator().manual_seed(3)
     inputs = _inputs(gen)
     pooled, frames = torch.randn(B, DT, generator=gen), torch.randn(B, T, DT, generator=gen)
-    ref = model(**inputs, text_pooled=pooled, frame_text_pooled=frames)
+    ref = _call(model, **inputs, text_pooled=pooled, frame_text_pooled=frames)
     other = frames.clone()
     other[0, 2] = torch.randn(DT, generator=gen)
-    assert _changed_frames(model(**inputs, text_pooled=pooled, frame_text_pooled=other), ref) == {(0, 2)}
+    assert _changed_frames(_call(model, **inputs, text_pooled=pooled, frame_text_pooled=other), ref) == {(0, 2)}
 
 
 @pytest.mark.parametrize("variant, conditioning", [(2, "SAdaLN"), (3, "SAdaLN"), (4, "SAdaLN"), (2, "AllTokens")])
 def test_lavita_per_frame_path_equals_the_per_sample_one_when_frames_carry_their_samples_class(variant, conditioning):
     model = _lavita(num_classes=5, variant=variant, conditioning=dict(type=conditioning))
     inputs, y = _inputs(), torch.tensor([1, 4])
-    per_sample = model(**inputs, y=y)
-    per_frame_out = model(**inputs, y=y, frame_y=y[:, None].expand(B, T))
+    per_sample = _call(model, **inputs, y=y)
+    per_frame_out = _call(model, **inputs, y=y, frame_y=y[:, None].expand(B, T))
     torch.testing.assert_close(per_frame_out, per_sample, rtol=1e-5, atol=1e-5)
     other = torch.tensor([[1, 1, 3], [4, 0, 2]])  # frames (0, 2), (1, 1), (1, 2) take another class
-    assert _changed_frames(model(**inputs, y=y, frame_y=other), per_frame_out) == {(0, 2), (1, 1), (1, 2)}
+    assert _changed_frames(_call(model, **inputs, y=y, frame_y=other), per_frame_out) == {(0, 2), (1, 1), (1, 2)}
 
 
 def test_walt_per_frame_path_equals_the_per_sample_one_when_frames_carry_their_samples_text():
@@ -114,11 +119,12 @@ def test_walt_per_frame_path_equals_the_per_sample_one_when_frames_carry_their_s
     gen = torch.Generator().manual_seed(4)
     inputs, text = _inputs(gen), _text(gen)
     y = torch.tensor([1, 4])
-    per_sample = model(**inputs, y=y, text=text["text"], text_mask=text["text_mask"], text_pooled=text["text_pooled"])
+    sample_text = dict(text=text["text"], text_mask=text["text_mask"], text_pooled=text["text_pooled"])
+    per_sample = _call(model, **inputs, y=y, **sample_text)
     same = dict(frame_y=y[:, None].expand(B, T), frame_text=text["text"][:, None].expand(B, T, L, DT),
                 frame_text_mask=text["text_mask"][:, None].expand(B, T, L),
                 frame_text_pooled=text["text_pooled"][:, None].expand(B, T, DT))
-    out = model(**inputs, y=y, text=text["text"], text_mask=text["text_mask"], text_pooled=text["text_pooled"], **same)
+    out = _call(model, **inputs, y=y, **sample_text, **same)
     torch.testing.assert_close(out, per_sample, rtol=1e-5, atol=1e-5)
 
 
@@ -135,13 +141,13 @@ def test_bad_per_frame_inputs_fail_naming_the_input():
     walt, inputs = _walt(num_classes=5), _inputs()
     y = torch.tensor([1, 4])
     with pytest.raises(ValueError, match="need image_mask"):
-        walt(inputs["x"], inputs["t"], y=y, frame_y=torch.zeros(B, T, dtype=torch.long))
+        walt(inputs["x"], inputs["t"], Conditions(y=y, frame_y=torch.zeros(B, T, dtype=torch.long)))
     with pytest.raises(ValueError, match=r"frame_y must have shape \(2, 3\)"):
-        walt(**inputs, y=y, frame_y=torch.zeros(B, T + 1, dtype=torch.long))
+        _call(walt, **inputs, y=y, frame_y=torch.zeros(B, T + 1, dtype=torch.long))
     with pytest.raises(ValueError, match="frame_text_pooled given"):
-        walt(**inputs, y=y, frame_text_pooled=torch.zeros(B, T, DT))
+        _call(walt, **inputs, y=y, frame_text_pooled=torch.zeros(B, T, DT))
     block_windows = _walt(text_dim=DT, cross_attention_window="block")
     gen = torch.Generator().manual_seed(5)
     text = _text(gen)
     with pytest.raises(ValueError, match="windows of one frame"):
-        block_windows(**inputs, text=text["text"], text_mask=text["text_mask"], frame_text=text["frame_text"])
+        _call(block_windows, **inputs, text=text["text"], text_mask=text["text_mask"], frame_text=text["frame_text"])

@@ -2,6 +2,7 @@
 the backbone with its own label / caption (encoded once per distinct caption, or read from the text cache), the
 guidance dropout draws each image's condition independently of its clip's, dropping image k's caption leaves every
 other frame, and the SR stage trains on low-resolution images beside videos."""
+import pytest
 import torch
 from torch.utils.data import Dataset
 
@@ -52,7 +53,7 @@ def _walt_t2v(**kw):
 def _record_backbone(model):
     calls = []
     model.backbone.register_forward_hook(
-        lambda mod, args, kwargs, out: calls.append(dict(kwargs, x=args[0], t=args[1], out=out)), with_kwargs=True)
+        lambda mod, args, out: calls.append(dict(args[2].tensors(), x=args[0], t=args[1], out=out)))
     return calls
 
 
@@ -106,26 +107,41 @@ def test_cached_image_captions_give_the_backbone_what_encoding_gives(tmp_path):
         assert torch.equal(calls[0][key], calls[1][key]), key
 
 
-def test_guidance_dropout_draws_each_images_label_independently_of_its_clips():
+@pytest.mark.parametrize("image_frame_dropout", [None, "per_clip", "per_frame"])
+def test_guidance_dropout_of_image_labels_is_drawn_per_clip_by_default_or_per_frame(image_frame_dropout):
+    """Latte's latte_img.py embeds a clip's image labels as one row of its label embedder, whose dropout draws one
+    decision per row: all images of a clip are dropped together, independently of the clip's own label (the
+    default, "per_clip"); "per_frame" draws one decision per image frame."""
+    option = {} if image_frame_dropout is None else dict(image_frame_dropout=image_frame_dropout)
     model = MODELS.build(dict(type="LatentDiffusion", video_size=(4, 8, 8), self_condition_prob=0.0,
                               cond_dropout_prob=0.5, diffusion=dict(type="GaussianDiffusion", learn_sigma=True),
                               backbone=dict(type="LAVITA", preset=None, depth=2, dim=32, num_heads=2, patch_size=2,
-                                            num_classes=5)))
+                                            num_classes=5), **option))
     calls = _record_backbone(model)
     b, frames = 8, 6
-    image_mask = (torch.arange(frames) >= 4).expand(b, frames)
-    image_label = torch.arange(2 * b).view(b, 2) % 5
+    image_mask = (torch.arange(frames) >= 3).expand(b, frames)
+    image_label = torch.arange(3 * b).view(b, 3) % 5
     batch = dict(video=torch.rand(b, 3, frames, 8, 8) * 2 - 1, label=torch.arange(b) % 5, image_mask=image_mask,
-                 image_label=image_label, image_caption=[["x", "y"]] * b)
-    torch.manual_seed(7)
-    drop, frame_drop = torch.rand(b) < 0.5, torch.rand(b, frames) < 0.5  # the model's two draws, in its order
+                 image_label=image_label)
+    per_frame = image_frame_dropout == "per_frame"
+    torch.manual_seed(7)  # the model's two draws, in its order: the clips', then the images'
+    drop, frame_drop = torch.rand(b) < 0.5, torch.rand(b, frames if per_frame else 1) < 0.5
     torch.manual_seed(7)
     model(batch)
     kw = calls[0]
     assert kw["y"].tolist() == torch.where(drop, 5, batch["label"]).tolist()
-    own = torch.where(frame_drop[:, 4:], 5, image_label)
-    assert torch.equal(kw["frame_y"][:, 4:], own)
-    assert (drop[:, None] != frame_drop[:, 4:]).any()  # an image kept while its clip is dropped, or the reverse
+    own = torch.where(frame_drop[:, 3:] if per_frame else frame_drop.expand(b, 3), 5, image_label)
+    assert torch.equal(kw["frame_y"][:, 3:], own)
+    dropped = kw["frame_y"][:, 3:] == 5
+    same_per_clip = (dropped == dropped[:, :1]).all(dim=1)
+    assert same_per_clip.all() if not per_frame else not same_per_clip.all()
+    assert (drop != dropped[:, 0]).any()  # an image kept while its clip is dropped, or the reverse
+
+
+def test_image_frame_dropout_names_its_choices():
+    with pytest.raises(ValueError, match="image_frame_dropout must be one of"):
+        MODELS.build(dict(type="LatentDiffusion", video_size=(4, 8, 8), image_frame_dropout="per_image",
+                          backbone=dict(type="LAVITA", preset=None, depth=2, dim=32, num_heads=2, patch_size=2)))
 
 
 def test_dropping_the_caption_of_image_k_for_guidance_leaves_every_other_frame():
@@ -137,7 +153,8 @@ def test_dropping_the_caption_of_image_k_for_guidance_leaves_every_other_frame()
                                torch.device("cpu"))
     frame_drop = torch.zeros(3, 2, dtype=torch.bool)
     frame_drop[2, 1] = True  # the second image of the stack
-    dropped = cond.dropped(torch.zeros(3, dtype=torch.bool), None, frame_drop).kwargs()
+    dropped_cond = cond.dropped(torch.zeros(3, dtype=torch.bool), None, frame_drop)
+    dropped = dropped_cond.tensors()
     assert not dropped["frame_text_mask"][2, 1].any() and not dropped["frame_text"][2, 1].any()
     assert not dropped["frame_text_pooled"][2, 1].any()
     keep = ~frame_drop
@@ -145,11 +162,11 @@ def test_dropping_the_caption_of_image_k_for_guidance_leaves_every_other_frame()
         assert torch.equal(dropped[key][keep], kw[key][keep])
     for key in ("text", "text_mask", "text_pooled"):
         assert torch.equal(dropped[key], kw[key])
-    null = cond.dropped(torch.ones(3, dtype=torch.bool), None).kwargs()  # guidance's null: every frame follows
+    null = cond.dropped(torch.ones(3, dtype=torch.bool), None).tensors()  # guidance's null: every frame follows
     assert not null["frame_text_mask"].any() and not null["text_mask"].any()
     with torch.no_grad():
-        ref = model.backbone(kw["x"], kw["t"], image_mask=kw["image_mask"], **cond.kwargs())
-        out = model.backbone(kw["x"], kw["t"], image_mask=kw["image_mask"], **dropped)
+        ref = model.backbone(kw["x"], kw["t"], cond.replace(image_mask=kw["image_mask"]))
+        out = model.backbone(kw["x"], kw["t"], dropped_cond.replace(image_mask=kw["image_mask"]))
     changed = {(b, f) for b in range(3) for f in range(2) if not torch.equal(out[b, :, f], ref[b, :, f])}
     assert changed == {(2, 1)}
 

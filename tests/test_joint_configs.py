@@ -71,7 +71,7 @@ def test_joint_config_trains_two_steps_on_demo_data(name, demo_root, tmp_path, m
 
     def record(batch, b, image_mask, *args):
         cond = conditions(batch, b, image_mask, *args)
-        seen.append((image_mask is not None and bool(image_mask.any()), set(cond.kwargs()) & FRAME_KEYS))
+        seen.append((image_mask is not None and bool(image_mask.any()), set(cond.tensors()) & FRAME_KEYS))
         return cond
 
     monkeypatch.setattr(latent_diffusion, "training_conditions", record)

@@ -12,6 +12,7 @@ from torch import nn
 from registry import AUTOENCODERS, BACKBONES, MODELS
 from walt.diffusion.samplers import DDIM
 from walt.models.backbones.denoiser import LatentDenoiser
+from walt.models.conditioning.conditions import Conditions
 from walt.models.generative.long_video import extend_video
 
 
@@ -30,12 +31,12 @@ class TinyConvDenoiser(LatentDenoiser):
     def text_inputs(self):
         return (("tokens",) if self.text_proj is not None else ()) + super().text_inputs
 
-    def forward(self, x, t, y=None, text=None, text_mask=None, text_pooled=None, x_sc=None, x_fp=None, x_lr=None,
-                t_sr=None, image_mask=None):
-        c = self.condition(t, y, text_pooled, t_sr)
+    def forward(self, x, t, cond=None):
+        cond = cond or Conditions()
+        c = self.condition(t, cond.y, cond.text_pooled, cond.t_sr)
         if self.text_proj is not None:
-            c = c + (self.text_proj(text) * text_mask[..., None]).sum(1)
-        h = F.silu(self.conv_in(self.concat_inputs(x, x_sc, x_fp, x_lr)) + c[:, :, None, None, None])
+            c = c + (self.text_proj(cond.text) * cond.text_mask[..., None]).sum(1)
+        h = F.silu(self.conv_in(self.concat_inputs(x, cond.x_sc, cond.x_fp, cond.x_lr)) + c[:, :, None, None, None])
         return self.conv_out(h)
 
 
@@ -74,7 +75,7 @@ def _batch(b=2, **extra):
 def _record_calls(model):
     calls = []
     model.backbone.register_forward_hook(
-        lambda mod, args, kwargs, out: calls.append(dict(kwargs, x=args[0], t=args[1], out=out)), with_kwargs=True)
+        lambda mod, args, out: calls.append(dict(args[2].tensors(), x=args[0], t=args[1], out=out)))
     return calls
 
 
@@ -109,7 +110,7 @@ def test_training_loss_equals_independent_v_prediction_mse(tmp_path):
         z = (m.autoencoder.enc(batch["video"]) - shift) / scale
         noise = torch.randn_like(z)
         a, s = _alpha_sigma(t)
-        out = m.backbone(a * z + s * noise, t, y=batch["label"])
+        out = m.backbone(a * z + s * noise, t, Conditions(y=batch["label"]))
         expected = ((a * noise - s * z - out) ** 2).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     # the same statistics from a JSON stats file give the same loss
@@ -210,7 +211,8 @@ def test_guided_sampling_scale_one_is_the_conditional_sampler_and_scale_above_on
     m = _model(cond_dropout_prob=0.1, self_condition_prob=0.9)
     y = torch.tensor([1, 3])
     got = m.sample(2, y=y, steps=5, generator=torch.Generator().manual_seed(0), decode=False)
-    ref = DDIM(num_steps=5).sample(m.diffusion, lambda x, t, **kw: m.backbone(x, t, y=y, **kw), (2, 3, 4, 8, 8),
+    ref = DDIM(num_steps=5).sample(m.diffusion, lambda x, t, **kw: m.backbone(x, t, Conditions(y=y, **kw)),
+                                   (2, 3, 4, 8, 8),
                                    generator=torch.Generator().manual_seed(0), self_condition=True)
     assert torch.equal(got, ref)
     guided = m.sample(2, y=y, steps=5, cfg_scale=4.0, generator=torch.Generator().manual_seed(0), decode=False)

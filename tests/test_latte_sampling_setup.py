@@ -12,7 +12,7 @@ from walt.diffusion.respacing import space_timesteps
 from walt.engine.config import load_config
 from walt.engine.errors import CheckpointError
 from walt.engine.loading import check_trained_layout, saved_model_config
-from walt.models.generative.conditions import Conditions
+from walt.models.conditioning.conditions import Conditions
 from walt.models.text_encoders.base import FrozenTextEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,12 +51,12 @@ def test_dropped_text_can_be_the_empty_prompt_under_the_prompts_mask():
     encoder = PromptLengthEncoder()
     text = encoder(["a red fox", "snow"])
     null = encoder([""])
-    cond = Conditions(text=text, text_inputs=("tokens",))
-    dropped = cond.dropped(torch.tensor([True, False]), None, null_text=null).text
-    assert torch.equal(dropped["tokens"][0], null["tokens"][0]) and torch.equal(dropped["tokens"][1], text["tokens"][1])
-    assert torch.equal(dropped["mask"], text["mask"])  # LattePipeline: the negative prompt cut to the prompt's length
-    zeros = cond.dropped(torch.tensor([True, False]), None).text
-    assert not zeros["mask"][0].any() and torch.equal(zeros["tokens"][0], torch.zeros(5, 6))
+    cond = Conditions(text=text["tokens"], text_mask=text["mask"])
+    dropped = cond.dropped(torch.tensor([True, False]), None, null_text=null)
+    assert torch.equal(dropped.text[0], null["tokens"][0]) and torch.equal(dropped.text[1], text["tokens"][1])
+    assert torch.equal(dropped.text_mask, text["mask"])  # LattePipeline: the negative prompt cut to the prompt's length
+    zeros = cond.dropped(torch.tensor([True, False]), None)
+    assert not zeros.text_mask[0].any() and torch.equal(zeros.text[0], torch.zeros(5, 6))
 
 
 def test_guided_sampling_uses_the_empty_prompt_as_null_text():
@@ -68,7 +68,7 @@ def test_guided_sampling_uses_the_empty_prompt_as_null_text():
                       conditioning=dict(type="AdaLNSingle"), cross_attention=dict(type="TextCrossAttention"),
                       text_pooled=False)))
     seen = []
-    model.backbone.register_forward_pre_hook(lambda m, args, kwargs: seen.append(kwargs), with_kwargs=True)
+    model.backbone.register_forward_pre_hook(lambda m, args: seen.append(args[2].tensors()))
     model.sample(1, prompts=["a red fox"], steps=1, cfg_scale=2.0)
     tokens, mask = seen[0]["text"], seen[0]["text_mask"]
     assert torch.equal(tokens[1], PromptLengthEncoder()([""])["tokens"][0]) and torch.equal(mask[0], mask[1])

@@ -4,6 +4,7 @@ import torch
 
 from registry import BACKBONES
 from walt.models.backbones.lavita import LAVITA, PRESETS
+from walt.models.conditioning.conditions import Conditions
 
 TINY = dict(preset=None, depth=4, dim=32, num_heads=4, patch_size=2, input_size=(4, 8, 8))
 
@@ -82,11 +83,11 @@ def test_image_frames_do_not_depend_on_other_frames(variant):
     model = _randomize(LAVITA(**TINY, variant=variant)).eval()
     x, t = torch.randn(2, 4, 6, 8, 8), torch.tensor([3, 700])  # 4 video frames + 2 appended image frames
     image_mask = torch.tensor([[False] * 4 + [True] * 2] * 2)
-    out = model(x, t, image_mask=image_mask)
+    out = model(x, t, Conditions(image_mask=image_mask))
     x2 = x.clone()
     x2[:, :, :4] = torch.randn_like(x2[:, :, :4])  # new video frames
     x2[:, :, 5] = torch.randn_like(x2[:, :, 5])  # new other image
-    out2 = model(x2, t, image_mask=image_mask)
+    out2 = model(x2, t, Conditions(image_mask=image_mask))
     torch.testing.assert_close(out2[:, :, 4], out[:, :, 4], rtol=0, atol=1e-5)
     assert (out2[:, :, :4] - out[:, :, :4]).abs().max() > 1e-3
 
@@ -126,4 +127,4 @@ def test_grad_checkpointing_gives_the_same_outputs_and_gradients():
 def test_bad_image_mask_is_rejected_with_its_shape():
     model = LAVITA(**TINY)
     with pytest.raises(ValueError, match=r"image_mask.*\(1, 4\)"):
-        model(torch.randn(1, 4, 4, 8, 8), torch.tensor([1]), image_mask=torch.zeros(1, 3, dtype=torch.bool))
+        model(torch.randn(1, 4, 4, 8, 8), torch.tensor([1]), Conditions(image_mask=torch.zeros(1, 3, dtype=torch.bool)))

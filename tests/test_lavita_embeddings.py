@@ -7,6 +7,7 @@ import torch
 from registry import CONDITIONINGS, PATCH_EMBEDS
 from walt.models.backbones.lavita import LAVITA
 from walt.models.blocks.tube_final_layer import TubeFinalLayer
+from walt.models.conditioning.conditions import Conditions
 from walt.models.embeddings.sincos_pos_embed import SinCosPosEmbed2D, SinCosTemporalEmbed, sincos_2d
 from walt.models.grid import Grid
 
@@ -82,7 +83,7 @@ def test_lavita_all_tokens_output_shape_and_condition_reaches_output():
     assert model.final_layer.adaLN_modulation is None and model.final_layer.norm.elementwise_affine
     torch.nn.init.normal_(model.final_layer.linear.weight)
     x = torch.randn(2, 4, 4, 8, 8)
-    out = model(x, torch.tensor([5, 5]), y=torch.tensor([0, 0]))
+    out = model(x, torch.tensor([5, 5]), Conditions(y=torch.tensor([0, 0])))
     assert out.shape == (2, 8, 4, 8, 8)
-    other = model(x, torch.tensor([5, 5]), y=torch.tensor([1, 2]))
+    other = model(x, torch.tensor([5, 5]), Conditions(y=torch.tensor([1, 2])))
     assert not torch.allclose(out, other)  # the label token is attended to

@@ -16,6 +16,7 @@ from tool_loader import load_tool
 from walt.engine import train_cli
 from walt.engine.loading import load_model
 from walt.models.backbones.lavita import LAVITA
+from walt.models.conditioning.conditions import Conditions
 from walt.models.convert import walt_to_diffusers_latte, walt_to_dit, walt_to_latte
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,5 +131,6 @@ def test_convert_tool_writes_a_diffusers_folder_diffusers_reads(tmp_path):
     theirs = LatteTransformer3DModel.from_pretrained(tmp_path / "hf").eval()
     x, t, text = torch.randn(1, 3, 2, 4, 4), torch.tensor([5]), torch.randn(1, 4, 6)
     with torch.no_grad():
-        torch.testing.assert_close(theirs(x, t, encoder_hidden_states=text).sample, source.eval()(x, t, text=text),
+        torch.testing.assert_close(theirs(x, t, encoder_hidden_states=text).sample,
+                                   source.eval()(x, t, Conditions(text=text)),
                                    rtol=0, atol=1e-5)

@@ -15,6 +15,7 @@ from walt.diffusion.gaussian_diffusion import GaussianDiffusion
 from walt.diffusion.guidance import classifier_free_guidance
 from walt.diffusion.rectified_flow import RectifiedFlow, resolution_shift, shift_time
 from walt.diffusion.samplers import DDIM, DDPM
+from walt.models.conditioning.conditions import Conditions
 
 
 def _point_mass_velocity(x0):
@@ -194,11 +195,11 @@ def test_guided_flow_samples_the_extrapolated_point_mass():
     # mass at b + s·(a − b), which Euler reaches exactly
     a, b, s = torch.tensor([[1.0, 2.0]], dtype=torch.float64), torch.tensor([[-1.0, 0.5]], dtype=torch.float64), 3.0
 
-    def model(x, t, y):
-        target = torch.where(y.view(-1, 1) == 1, a, b)
+    def model(x, t, cond):
+        target = torch.where(cond.y.view(-1, 1) == 1, a, b)
         return (x - target) / (t / 1000).view(-1, 1)
 
-    guided = classifier_free_guidance(model, dict(y=torch.ones(4)), dict(y=torch.zeros(4)), s)
+    guided = classifier_free_guidance(model, Conditions(y=torch.ones(4)), Conditions(y=torch.zeros(4)), s)
     out = Euler(num_steps=6, shift=2.0).sample(RectifiedFlow(), guided, (4, 2),
                                                noise=torch.randn(4, 2, dtype=torch.float64))
     torch.testing.assert_close(out, (b + s * (a - b)).expand(4, 2), rtol=0, atol=1e-12)

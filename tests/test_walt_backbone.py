@@ -7,6 +7,7 @@ from mmengine.config import Config
 
 from registry import BACKBONES
 from walt.models.attention.walt_windows import FullAttention, SpatialWindowAttention, SpatiotemporalWindowAttention
+from walt.models.conditioning.conditions import Conditions
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(type="WALT", in_channels=4, input_size=(4, 8, 8), depth=4, dim=32, num_heads=4,
@@ -53,7 +54,7 @@ def test_preset_expands_and_explicit_kwargs_override():
 def test_fresh_model_predicts_zero():
     model = BACKBONES.build(dict(TINY, num_classes=5, text_dim=6, self_condition=True, frame_prediction=True))
     x, t = _inputs()
-    out = model(x, t, y=torch.tensor([0, 5]), text=torch.randn(2, 3, 6), x_sc=torch.randn_like(x))
+    out = model(x, t, Conditions(y=torch.tensor([0, 5]), text=torch.randn(2, 3, 6), x_sc=torch.randn_like(x)))
     assert out.shape == x.shape and torch.count_nonzero(out) == 0
 
 
@@ -62,14 +63,14 @@ def test_gradients_reach_every_parameter():
                                  super_resolution=True, learn_sigma=True))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     x, t = _inputs()
-    kwargs = dict(y=torch.tensor([1, 5]), text=torch.randn(2, 3, 6),
-                  text_mask=torch.tensor([[1, 1, 0], [1, 0, 0]]).bool(), x_sc=torch.randn_like(x),
-                  x_fp=torch.randn(2, 5, 4, 8, 8), x_lr=torch.randn(2, 4, 4, 4, 4), t_sr=torch.tensor([10, 200]))
+    cond = Conditions(y=torch.tensor([1, 5]), text=torch.randn(2, 3, 6),
+                      text_mask=torch.tensor([[1, 1, 0], [1, 0, 0]]).bool(), x_sc=torch.randn_like(x),
+                      x_fp=torch.randn(2, 5, 4, 8, 8), x_lr=torch.randn(2, 4, 4, 4, 4), t_sr=torch.tensor([10, 200]))
     target = torch.randn(2, 8, 4, 8, 8)
     # adaLN-Zero: step 1 moves the head, step 2 the gates, from step 3 on every branch is live
     for _ in range(4):
         opt.zero_grad()
-        loss = (model(x, t, **kwargs) - target).pow(2).mean()
+        loss = (model(x, t, cond) - target).pow(2).mean()
         loss.backward()
         opt.step()
     dead = [n for n, p in model.named_parameters() if p.grad is None or torch.count_nonzero(p.grad) == 0]
@@ -86,7 +87,7 @@ def test_grad_checkpointing_matches_plain_backward():
     for flag in (False, True):
         model.grad_checkpointing = flag
         model.zero_grad()
-        out = model(x, t, y=torch.tensor([1, 2]))
+        out = model(x, t, Conditions(y=torch.tensor([1, 2])))
         out.square().sum().backward()
         grads.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
     assert torch.allclose(grads[0][0], grads[1][0], atol=1e-6)
@@ -135,22 +136,22 @@ def test_bad_inputs_raise_value_errors_naming_shapes():
     model = BACKBONES.build(dict(TINY, num_classes=5, patch_size=2, input_size=(4, 16, 16)))
     t, y = torch.tensor([1, 2]), torch.tensor([0, 1])
     with pytest.raises(ValueError, match=r"\(15, 16\) of shape \(2, 4, 4, 15, 16\) is not divisible by the patch size"):
-        model(torch.randn(2, 4, 4, 15, 16), t, y=y)
+        model(torch.randn(2, 4, 4, 15, 16), t, Conditions(y=y))
     with pytest.raises(ValueError, match=r"grid \(t, h, w\)=\(3, 8, 8\).*window \(2, 4, 4\).*multiples of \(2, 8, 8\)"):
-        model(torch.randn(2, 4, 3, 16, 16), t, y=y)
+        model(torch.randn(2, 4, 3, 16, 16), t, Conditions(y=y))
     with pytest.raises(ValueError, match=r"expected latents \(B, 4, T, H, W\), got shape \(2, 3, 4, 16, 16\)"):
-        model(torch.randn(2, 3, 4, 16, 16), t, y=y)
+        model(torch.randn(2, 3, 4, 16, 16), t, Conditions(y=y))
     with pytest.raises(ValueError, match=r"pass labels y of shape \(2,\)"):
         model(torch.randn(2, 4, 4, 16, 16), t)
     with pytest.raises(ValueError, match=r"image_mask must have shape \(2, 4\)"):
-        model(torch.randn(2, 4, 4, 16, 16), t, y=y, image_mask=torch.zeros(2, 3, dtype=torch.bool))
+        model(torch.randn(2, 4, 4, 16, 16), t, Conditions(y=y, image_mask=torch.zeros(2, 3, dtype=torch.bool)))
 
 
 def test_image_batch_and_joint_image_mask_run():
     model = BACKBONES.build(TINY)
     x, t = _inputs()
     assert model(x[:, :, :1], t).shape == (2, 4, 1, 8, 8)  # images (T = 1) pass the STW layers as 1×4×4
-    assert model(x, t, image_mask=torch.tensor([[True] * 4, [False] * 4])).shape == x.shape
+    assert model(x, t, Conditions(image_mask=torch.tensor([[True] * 4, [False] * 4]))).shape == x.shape
 
 
 def test_aspect_ratio_interpolation_scales_windows_and_embeddings():

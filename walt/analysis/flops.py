@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from walt.models.attention.window import resolve_window
+from walt.models.conditioning.conditions import Conditions
 from walt.analysis.flop_handles import (ATTENTION_OPS, FREE_OPS, FUNCTION_FORMULAS, NORM_OPS, OP_ALIASES,
                                      canonical_name, fvcore_handles)
 
@@ -72,15 +73,34 @@ def _scale(convention: str) -> int:
     return CONVENTIONS[convention]
 
 
-class _CallWithKwargs(nn.Module):
-    """Lets a jit trace call ``model(**kwargs)``: tensors travel positionally, names are fixed here."""
+def _flat_inputs(inputs: dict[str, Any]) -> dict[tuple[str, str | None], Tensor]:
+    """The tensors of ``inputs`` by ``(keyword, Conditions field or None)``."""
+    flat: dict[tuple[str, str | None], Tensor] = {}
+    for name, value in inputs.items():
+        if isinstance(value, Conditions):
+            flat.update({(name, field): v for field, v in value.tensors().items()})
+        else:
+            flat[(name, None)] = value
+    return flat
 
-    def __init__(self, model: nn.Module, names: Sequence[str]):
+
+class _CallWithKwargs(nn.Module):
+    """Lets a jit trace call ``model(**kwargs)``: tensors travel positionally (a ``Conditions`` input as its
+    fields), names are fixed here."""
+
+    def __init__(self, model: nn.Module, names: Sequence[tuple[str, str | None]]):
         super().__init__()
         self.model, self.names = model, tuple(names)
 
     def forward(self, *tensors: Tensor) -> Any:
-        return self.model(**dict(zip(self.names, tensors)))
+        kwargs: dict[str, Any] = {}
+        conds: dict[str, dict[str, Tensor]] = {}
+        for (name, field), tensor in zip(self.names, tensors):
+            if field is None:
+                kwargs[name] = tensor
+            else:
+                conds.setdefault(name, {})[field] = tensor
+        return self.model(**kwargs, **{name: Conditions(**c) for name, c in conds.items()})
 
 
 class _FunctionCounter(TorchFunctionMode):
@@ -109,11 +129,11 @@ class _FunctionCounter(TorchFunctionMode):
         return out
 
 
-def count_flops(model: nn.Module, inputs: dict[str, Tensor], backend: str = "auto") -> FlopReport:
+def count_flops(model: nn.Module, inputs: dict[str, Any], backend: str = "auto") -> FlopReport:
     """MACs of ``model(**inputs)`` by operator and by top-level child. ``backend``: ``"torch"`` (any device,
     meta included), ``"fvcore"`` (real tensors), ``"auto"`` (fvcore unless the inputs are on the meta device)."""
     if backend == "auto":
-        backend = "torch" if any(t.is_meta for t in inputs.values()) else "fvcore"
+        backend = "torch" if any(t.is_meta for t in _flat_inputs(inputs).values()) else "fvcore"
     if backend == "fvcore":
         return _count_fvcore(model, inputs)
     if backend != "torch":
@@ -141,13 +161,14 @@ def count_flops(model: nn.Module, inputs: dict[str, Tensor], backend: str = "aut
     return report
 
 
-def _count_fvcore(model: nn.Module, inputs: dict[str, Tensor]) -> FlopReport:
+def _count_fvcore(model: nn.Module, inputs: dict[str, Any]) -> FlopReport:
     from fvcore.nn import FlopCountAnalysis
 
-    if any(t.is_meta for t in inputs.values()):
+    flat = _flat_inputs(inputs)
+    if any(t.is_meta for t in flat.values()):
         raise ValueError("the fvcore FLOP backend cannot trace convolutions on the meta device; use backend='torch'")
-    wrapper = _CallWithKwargs(model, list(inputs))
-    analysis = FlopCountAnalysis(wrapper, tuple(inputs.values())).set_op_handle(**fvcore_handles())
+    wrapper = _CallWithKwargs(model, list(flat))
+    analysis = FlopCountAnalysis(wrapper, tuple(flat.values())).set_op_handle(**fvcore_handles())
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
     with torch.no_grad():
         by_op = Counter({k: int(v) for k, v in analysis.by_operator().items() if v})
@@ -163,7 +184,7 @@ def _count_fvcore(model: nn.Module, inputs: dict[str, Tensor]) -> FlopReport:
     return report
 
 
-def count_fwd_bwd_macs(model: nn.Module, inputs: dict[str, Tensor]) -> tuple[int, int]:
+def count_fwd_bwd_macs(model: nn.Module, inputs: dict[str, Any]) -> tuple[int, int]:
     """Measured ``(forward, forward + backward)`` MACs of matmul/conv/attention ops (norms excluded), by torch's
     ``FlopCounterMode`` on a loss ``output.float().sum()``; works on the meta device."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -176,7 +197,7 @@ def count_fwd_bwd_macs(model: nn.Module, inputs: dict[str, Tensor]) -> tuple[int
     return fwd.get_total_flops() // 2, both.get_total_flops() // 2  # FlopCounterMode counts 2 per MAC
 
 
-def activation_bytes(model: nn.Module, inputs: dict[str, Tensor]) -> int:
+def activation_bytes(model: nn.Module, inputs: dict[str, Any]) -> int:
     """Peak activation memory estimate of a training step: bytes of the distinct tensors autograd saves for the
     backward pass in one forward (parameters excluded). Works on the meta device."""
     param_storages = {p.untyped_storage()._cdata for p in model.parameters()}
@@ -226,29 +247,30 @@ def flops_table(model: nn.Module, input_shape: Sequence[int], convention: str = 
 
 
 def backbone_inputs(backbone: nn.Module, input_shape: Sequence[int], device: torch.device | str = "meta",
-                    dtype: torch.dtype = torch.float32, text_length: int = 77) -> dict[str, Tensor]:
-    """Zero inputs for one call of a :class:`~walt.models.backbones.denoiser.LatentDenoiser`: latents of
-    ``input_shape`` ``(B, C, T, H, W)``, timesteps, and every condition the backbone was configured with (class
-    labels, text tokens and mask, pooled text, the low-resolution latent of a super-resolution stage)."""
+                    dtype: torch.dtype = torch.float32, text_length: int = 77) -> dict[str, Any]:
+    """Zero inputs ``dict(x, t, cond)`` for one call of a :class:`~walt.models.backbones.denoiser.LatentDenoiser`:
+    latents of ``input_shape`` ``(B, C, T, H, W)``, timesteps, and a ``Conditions`` with every condition the
+    backbone was configured with (class labels, text tokens and mask, pooled text, the low-resolution latent of a
+    super-resolution stage)."""
     if len(input_shape) != 5:
         raise ValueError(f"input shape must be (B, C, T, H, W), got {tuple(input_shape)}")
     b, c, t, h, w = (int(v) for v in input_shape)
     expected = getattr(backbone, "in_channels", c)
     if c != expected:
         raise ValueError(f"input shape {tuple(input_shape)}: the backbone expects C={expected} latent channels")
-    inputs = {"x": torch.zeros(b, c, t, h, w, device=device, dtype=dtype),
-              "t": torch.zeros(b, dtype=torch.long, device=device)}
+    cond = {}
     if getattr(backbone, "y_embedder", None) is not None:
-        inputs["y"] = torch.zeros(b, dtype=torch.long, device=device)
+        cond["y"] = torch.zeros(b, dtype=torch.long, device=device)
     text_dim, text_inputs = getattr(backbone, "text_dim", None), getattr(backbone, "text_inputs", ())
     if "pooled" in text_inputs:
-        inputs["text_pooled"] = torch.zeros(b, text_dim, device=device, dtype=dtype)
+        cond["text_pooled"] = torch.zeros(b, text_dim, device=device, dtype=dtype)
     if "tokens" in text_inputs:
-        inputs["text"] = torch.zeros(b, text_length, text_dim, device=device, dtype=dtype)
-        inputs["text_mask"] = torch.ones(b, text_length, dtype=torch.bool, device=device)
+        cond["text"] = torch.zeros(b, text_length, text_dim, device=device, dtype=dtype)
+        cond["text_mask"] = torch.ones(b, text_length, dtype=torch.bool, device=device)
     if getattr(backbone, "super_resolution", False):
-        inputs["x_lr"] = torch.zeros(b, c, t, h // 2, w // 2, device=device, dtype=dtype)
-    return inputs
+        cond["x_lr"] = torch.zeros(b, c, t, h // 2, w // 2, device=device, dtype=dtype)
+    return {"x": torch.zeros(b, c, t, h, w, device=device, dtype=dtype),
+            "t": torch.zeros(b, dtype=torch.long, device=device), "cond": Conditions(**cond)}
 
 
 def reference_adaln_macs(backbone: nn.Module, input_shape: Sequence[int]) -> int:

@@ -6,7 +6,7 @@ fixed ``x_t``); the learned-variance channels of a ``2C``-channel output are tak
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -14,35 +14,21 @@ from torch import Tensor
 ModelFn = Callable[..., Tensor]
 
 
-def _concat(cond, null):
-    if cond is None and null is None:
-        return None
-    if isinstance(cond, Tensor) and isinstance(null, Tensor):
-        return torch.cat([cond, null], dim=0)
-    raise ValueError(f"classifier-free guidance: a conditional input and its null must both be tensors, got "
-                     f"{type(cond).__name__} and {type(null).__name__}")
+def classifier_free_guidance(model_fn: ModelFn, cond: Any, null: Any, scale: float) -> ModelFn:
+    """A model function ``(x_t, t, **extra) -> output`` that applies guidance with ``scale`` to
+    ``model_fn(x_t, t, cond)`` (a backbone).
 
-
-def batch_conditions(cond: dict, null: dict) -> dict:
-    """``cond`` and ``null`` keyword inputs concatenated along the batch (conditional half first)."""
-    if set(cond) != set(null):
-        raise ValueError(f"classifier-free guidance: conditional keys {sorted(cond)} differ from null keys "
-                         f"{sorted(null)}")
-    return {k: _concat(cond[k], null[k]) for k in cond}
-
-
-def classifier_free_guidance(model_fn: ModelFn, cond: dict, null: dict, scale: float) -> ModelFn:
-    """A model function ``(x_t, t, **extra) -> output`` that applies guidance with ``scale``.
-
+    ``cond`` and ``null``: the condition and its null version, two
+    :class:`~walt.models.conditioning.conditions.Conditions` (anything with ``concat`` and ``replace``);
     ``scale == 1`` is the conditional model itself (no null pass). ``extra`` inputs (e.g. the self-conditioning
-    ``x_sc``) are shared by both halves."""
+    ``x_sc``) are fields set on both halves."""
     if scale == 1.0:
-        return lambda x, t, **extra: model_fn(x, t, **cond, **extra)
-    both = batch_conditions(cond, null)
+        return lambda x, t, **extra: model_fn(x, t, cond.replace(**extra))
+    both = cond.concat(null)
 
     def guided(x: Tensor, t: Tensor, **extra) -> Tensor:
         extra = {k: None if v is None else torch.cat([v, v]) for k, v in extra.items()}
-        out_c, out_u = model_fn(torch.cat([x, x]), torch.cat([t, t]), **both, **extra).chunk(2, dim=0)
+        out_c, out_u = model_fn(torch.cat([x, x]), torch.cat([t, t]), both.replace(**extra)).chunk(2, dim=0)
         c = x.shape[1]
         pred = torch.lerp(out_u[:, :c], out_c[:, :c], scale)  # u + s·(c − u)
         return pred if out_c.shape[1] == c else torch.cat([pred, out_c[:, c:]], dim=1)

@@ -3,27 +3,33 @@
 
 Call contract of every backbone (what the diffusion code relies on)::
 
-    backbone(x, t, y=None, text=None, text_mask=None, text_pooled=None,
-             x_sc=None, x_fp=None, x_lr=None, t_sr=None, image_mask=None,
-             frame_y=None, frame_text=None, frame_text_mask=None, frame_text_pooled=None) -> (B, out_channels, T, H, W)
+    backbone(x, t, cond) -> (B, out_channels, T, H, W)
 
 * ``x`` noisy latents ``(B, C, T, H, W)``; ``t`` timesteps ``(B,)`` (integers of a 1000-step schedule, or the
   continuous time of rectified flow scaled to [0, 1000]).
-* ``y`` class labels ``(B,)`` (``num_classes`` = the null class for classifier-free guidance).
-* ``text`` per-token text embeddings ``(B, L, text_dim)`` with ``text_mask`` ``(B, L)`` bool (W.A.L.T cross-attn);
-  ``text_pooled`` ``(B, text_dim)`` added to ``c`` like a label (LAVITA T2V uses the pooled CLIP output).
-* ``x_sc`` self-conditioning estimate of ``x_0`` ``(B, C, T, H, W)`` (W.A.L.T §4.3); zeros when omitted.
-* ``x_fp`` frame-prediction conditioning ``concat(m∘z, m)`` ``(B, C+1, T, H, W)`` (W.A.L.T §4.4); zeros when omitted.
-* ``x_lr`` low-resolution latent ``(B, C, T, H/2, W/2)`` (W.A.L.T §4.5), upsampled here by a learned
-  depth-to-space convolution; ``t_sr`` its noise-augmentation level ``(B,)``, embedded and added to ``c``.
-* ``image_mask`` ``(B, T_latent)`` bool, True where a latent frame is an independent image.
-* Per-frame conditions of joint image–video training, each image frame's own (read where ``image_mask`` is True; a
-  video frame always takes its sample's ``y`` / text): ``frame_y`` ``(B, T_latent)`` class labels,
-  ``frame_text`` ``(B, T_latent, L, text_dim)`` with ``frame_text_mask`` ``(B, T_latent, L)`` bool, and
-  ``frame_text_pooled`` ``(B, T_latent, text_dim)``. W.A.L.T modulates an image frame with its own ``c + t`` and
-  cross-attends it to its own tokens; LAVITA modulates its spatial blocks and final layer with it (temporal blocks
-  keep the sample's). Without them (or without image frames) the per-sample path runs unchanged
-  (``walt/models/conditioning/image_frames.py``).
+* ``cond``: one :class:`~walt.models.conditioning.conditions.Conditions` value (``None`` = ``Conditions()``, an
+  unconditional call) holding every other input, each ``None`` when not given:
+
+  - ``y`` class labels ``(B,)`` (``num_classes`` = the null class for classifier-free guidance);
+  - ``text`` per-token text embeddings ``(B, L, text_dim)`` with ``text_mask`` ``(B, L)`` bool (W.A.L.T cross-attn,
+    Latte T2V); ``text_pooled`` ``(B, text_dim)`` added to ``c`` like a label (LAVITA T2V: the pooled CLIP output);
+  - ``x_sc`` self-conditioning estimate of ``x_0`` ``(B, C, T, H, W)`` (W.A.L.T §4.3); zeros when omitted;
+  - ``x_fp`` frame-prediction conditioning ``concat(m∘z, m)`` ``(B, C+1, T, H, W)`` (W.A.L.T §4.4); zeros when
+    omitted;
+  - ``x_lr`` low-resolution latent ``(B, C, T, H/2, W/2)`` (W.A.L.T §4.5), upsampled here by a learned
+    depth-to-space convolution; ``t_sr`` its noise-augmentation level ``(B,)``, embedded and added to ``c``;
+  - ``image_mask`` ``(B, T_latent)`` bool, True where a latent frame is an independent image;
+  - per-frame conditions of joint image–video training, each image frame's own (read where ``image_mask`` is True;
+    a video frame always takes its sample's ``y`` / text): ``frame_y`` ``(B, T_latent)`` class labels,
+    ``frame_text`` ``(B, T_latent, L, text_dim)`` with ``frame_text_mask`` ``(B, T_latent, L)`` bool, and
+    ``frame_text_pooled`` ``(B, T_latent, text_dim)``. W.A.L.T modulates an image frame with its own ``c + t`` and
+    cross-attends it to its own tokens; LAVITA modulates its spatial blocks and final layer with it (temporal
+    blocks keep the sample's) and, on the Latte T2V path, cross-attends it to its own caption. Without them (or
+    without image frames) the per-sample path runs unchanged (``cond.image_frames(backbone, t)``,
+    ``walt/models/conditioning/image_frames.py``).
+
+Classifier-free guidance builds the null condition with ``cond.dropped(...)`` and runs both halves in one batch
+with ``cond.concat(null)`` (``walt/diffusion/guidance.py``).
 
 All extra inputs are concatenated to ``x`` along channels in the order ``[x, x_sc, x_fp, x_lr↑]``. What a backbone
 is built for (``in_channels``, ``input_size``, ``learn_sigma``, which extra inputs, ``text_dim``) is derived by the
@@ -152,11 +158,12 @@ class LatentDenoiser(nn.Module):
         for block in blocks:
             block.compile()
 
-    def xavier_init(self, own_init: tuple[str, ...]) -> None:
-        """DiT's basic init: xavier-uniform weights and zero biases for every ``nn.Linear`` except those under the
-        ``own_init`` prefixes (zero-initialized adaLN and output layers, the normal(0.02) timestep MLPs)."""
-        for name, module in self.named_modules():
-            if isinstance(module, nn.Linear) and not name.startswith(own_init):
-                nn.init.xavier_uniform_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+
+def basic_init(*modules: nn.Module | None) -> None:
+    """DiT's ``_basic_init`` on every ``nn.Linear`` inside ``modules`` (in module order; ``None`` skipped):
+    xavier-uniform weight, zero bias."""
+    linears = [m for module in modules if module is not None for m in module.modules() if isinstance(m, nn.Linear)]
+    for linear in linears:
+        nn.init.xavier_uniform_(linear.weight)
+        if linear.bias is not None:
+            nn.init.zeros_(linear.bias)

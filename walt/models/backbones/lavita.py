@@ -26,9 +26,11 @@ Reads top to bottom: presets, the block layout of the four variants, the model, 
   cross-attention (``cross_attention``) and the public code's ``latte_text`` projection (``lavita_text.py``).
 * Image–video joint training (§3.6): frames with ``image_mask`` True skip every temporal block (Latte passes only
   the video frames through them) and are excluded from temporal attention; an image frame given its own class or
-  pooled text (``frame_y`` / ``frame_text_pooled``) is modulated by it in the spatial blocks and the final layer, as
-  the public Latte image-joint code does (``walt/models/conditioning/image_frames.py``). ``temporal=False`` or a
-  single latent frame builds no temporal block at all: an image DiT (App. A.4).
+  pooled text (``cond.frame_y`` / ``cond.frame_text_pooled``) is modulated by it in the spatial blocks and the final
+  layer, as the public Latte image-joint code does (``walt/models/conditioning/image_frames.py``); on the Latte T2V
+  path (``cross_attention``) its spatial blocks cross-attend to its own caption (``cond.frame_text`` /
+  ``frame_text_mask``), as ``models/latte_t2v.py`` does. ``temporal=False`` or a single latent frame builds no
+  temporal block at all: an image DiT (App. A.4).
 
 Parameter counts (App. A.1, Table 3; unconditional, learn_sigma, 4 latent channels, patch 2, fixed sin-cos tables
 not trainable), pinned in ``tests/test_lavita_backbone.py``: variants 1 and 2 have 673,681,568 trainable parameters
@@ -46,13 +48,14 @@ from torch import Tensor, nn
 
 from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS
 from walt.models.attention.needs import check_slots
-from walt.models.backbones.denoiser import LatentDenoiser, resolve_preset
+from walt.models.backbones.denoiser import LatentDenoiser, basic_init, resolve_preset
 from walt.models.backbones.lavita_text import check_frame_text, text_inputs, text_modules
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.lavita_blocks import SpatioTemporalBlock
 from walt.models.blocks.transformer_block import TransformerBlock
 from walt.models.blocks.tube_final_layer import TubeFinalLayer
-from walt.models.conditioning.image_frames import image_frame_conditions
+from walt.models.conditioning.conditions import Conditions
+from walt.models.conditioning.image_frames import FrameText
 from walt.models.embeddings.sincos_pos_embed import SinCosPosEmbed2D, SinCosTemporalEmbed
 from walt.models.grid import Grid
 
@@ -182,10 +185,17 @@ class LAVITA(LatentDenoiser):
         return [(f"block {key} ({name})", attn) for key, name, attn in self._attentions()]
 
     def initialize_weights(self) -> None:
-        """Latte's initialization (= DiT's): xavier-uniform Linears, zero adaLN regressions and output layer,
-        normal(0.02) timestep MLPs; the patch embedding xavier-uniform over its flattened kernel and the class table
-        normal(``class_embed_std``) are set by their modules; the sin-cos tables are fixed."""
-        self.xavier_init(own_init=("conditioning", "final_layer", "t_embedder", "sr_embedder"))
+        """Latte's initialization (= DiT's), every weight listed.
+
+        Drawn by each module as it is built (the build order fixes the values of a seed, so they stay where they
+        are drawn): the timestep and SR-level MLPs normal(0.02) (``TimestepEmbedder``), the class table
+        normal(``class_embed_std``) (``LabelEmbedder``), the patch / tube embedding xavier-uniform over its
+        flattened kernel with zero bias, the SR upsampling convolution PyTorch's default, the conditioning
+        (``SAdaLN``: zeros, adaLN-Zero; ``AdaLNSingle``: normal(0.02) regression with zero bias and N(0, 1/d)
+        per-block tables; ``AllTokens`` has no weights) and the output layer (zero linear and regression,
+        PixArt-α's N(0, 1/d) table; the tube head's zero temporal bias); the sin-cos tables are fixed. Set here,
+        DiT's basic init, then:"""
+        basic_init(self.text_pooled_proj, self.caption_projection, self.latte_text_embed, self.blocks)
         for block in self.blocks.values():  # PixArt-α: text cross-attention starts as a no-op
             if getattr(block, "cross_attn", None) is not None:
                 nn.init.zeros_(block.cross_attn.proj.weight)
@@ -196,43 +206,44 @@ class LAVITA(LatentDenoiser):
         return text_inputs(self.caption_projection, self.latte_text_embed) + super().text_inputs
 
     # ----------------------------------------------------------------------------------------------- forward
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None, text: Tensor | None = None,
-                text_mask: Tensor | None = None, text_pooled: Tensor | None = None, x_sc: Tensor | None = None,
-                x_fp: Tensor | None = None, x_lr: Tensor | None = None, t_sr: Tensor | None = None,
-                image_mask: Tensor | None = None, frame_y: Tensor | None = None, frame_text: Tensor | None = None,
-                frame_text_mask: Tensor | None = None, frame_text_pooled: Tensor | None = None) -> Tensor:
-        """Noise (and variance) prediction ``(B, out_channels, T, H, W)``; see ``denoiser.py`` for the inputs."""
+    def forward(self, x: Tensor, t: Tensor, cond: Conditions | None = None) -> Tensor:
+        """Noise (and variance) prediction ``(B, out_channels, T, H, W)``; see ``denoiser.py`` for ``cond``."""
+        cond = Conditions() if cond is None else cond
+        text, text_mask, text_pooled = cond.text, cond.text_mask, cond.text_pooled
         if (text is None) == ("tokens" in self.text_inputs):
-            raise ValueError("LAVITA: per-token text (text=) is read exactly when the model has cross_attention or "
-                             f"latte_text='tokens'; this model reads {self.text_inputs or 'no text'}")
-        tokens, grid = self.patch_embed(self.concat_inputs(x, x_sc, x_fp, x_lr))
-        image_mask, given_mask = self._check_image_mask(image_mask, x, grid), image_mask
+            raise ValueError("LAVITA: per-token text (cond.text) is read exactly when the model has cross_attention "
+                             f"or latte_text='tokens'; this model reads {self.text_inputs or 'no text'}")
+        tokens, grid = self.patch_embed(self.concat_inputs(x, cond.x_sc, cond.x_fp, cond.x_lr))
+        image_mask = self._check_image_mask(cond.image_mask, x, grid)
         tokens = self.pos_embed(tokens, grid)
-        c = self.condition(t, y, text_pooled, t_sr)
+        c = self.condition(t, cond.y, text_pooled, cond.t_sr)
         # Latte's text_embedding_projection conditions the blocks only; its output layer sees the timestep alone
         c_blocks = c if self.latte_text_embed is None else c + self.latte_text_embed(text, text_pooled)
         context = None if self.caption_projection is None else self.caption_projection(text.to(tokens.dtype))
         mods = self.conditioning(c_blocks)
         # §3.6 as Latte: image frames with their own class / text take it in the spatial blocks and the final layer,
         # temporal blocks keep the clip's condition (conditioning/image_frames.py).
-        frames = image_frame_conditions(self, t, given_mask, y, text_pooled, t_sr, frame_y, frame_text,
-                                        frame_text_mask, frame_text_pooled)
-        frame_mods, c_tokens, c_final = mods, c_blocks, c
+        frames = cond.image_frames(self, t)
+        frame_mods, c_tokens, c_final, own_text = mods, c_blocks, c, None
         if frames is not None:
-            check_frame_text(frames, self.caption_projection, self.latte_text_embed)  # c_blocks is c below
+            check_frame_text(frames, self.latte_text_embed)  # c_blocks is c below
             frame_mods, c_final = frames.modulations(self.conditioning, mods), frames.condition(c)
             c_tokens = c_final
+            if self.caption_projection is not None:  # Latte T2V: an image's spatial blocks attend to its caption
+                own_text = frames.cross_attention_text(self.caption_projection, tokens.dtype)
         tokens, run_grid = self.conditioning.add_tokens(tokens, grid, c_tokens)
         for (key, block), mod, frame_mod in zip(self.blocks.items(), mods, frame_mods):
             if key == self.first_temporal and self.temporal_pos_embed is not None:
                 tokens = self.temporal_pos_embed(tokens, run_grid, image_mask)
             mod = mod if self.kinds[key] == TEMPORAL else frame_mod
-            tokens = self.checkpointed(self._run_block, key, tokens, run_grid, mod, image_mask, context, text_mask)
+            tokens = self.checkpointed(self._run_block, key, tokens, run_grid, mod, image_mask, context, text_mask,
+                                       own_text)
         return self.final_layer(self.conditioning.remove_tokens(tokens, grid), grid, c_final)
 
     def _run_block(self, key: str, tokens: Tensor, grid: Grid, mod: Tensor, image_mask: Tensor | None,
-                   context: Tensor | None = None, context_mask: Tensor | None = None) -> Tensor:
-        text = (context, context_mask) if context is not None and self.kinds[key] == SPATIAL else ()
+                   context: Tensor | None = None, context_mask: Tensor | None = None,
+                   frame_text: FrameText | None = None) -> Tensor:
+        text = (context, context_mask, frame_text) if context is not None and self.kinds[key] == SPATIAL else ()
         out = self.blocks[key](tokens, grid, mod, image_mask, *text)
         if self.kinds[key] == TEMPORAL and image_mask is not None:
             # §3.6: image frames bypass temporal blocks entirely (residual, norm and MLP included).

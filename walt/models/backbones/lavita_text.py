@@ -4,7 +4,8 @@ Latte code's text projection.
 * ``cross_attention`` (e.g. ``dict(type="TextCrossAttention")``): PixArt-α-style conditioning of the released
   Latte T2V model — the text tokens pass a caption projection (``text_dim → D → D``, GELU-tanh) and every spatial
   block cross-attends to them (temporal blocks do not), with adaLN-single (``conditioning=dict(type="AdaLNSingle")``)
-  modulating the blocks from the timestep alone (``configs/lavita_t2v_latte1.py``).
+  modulating the blocks from the timestep alone (``configs/lavita_t2v_latte1.py``). In image–video joint training an
+  appended image's spatial blocks cross-attend to its own caption (``frame_text``), as ``models/latte_t2v.py`` does.
 * ``latte_text="pooled"`` / ``"tokens"``: the public Latte code's ``text_embedding_projection`` (``extras=78``),
   ``Linear(SiLU(e))`` added to the blocks' conditioning vector (:mod:`walt.models.embeddings.latte_text_embed`).
 """
@@ -40,10 +41,10 @@ def text_inputs(caption_projection: nn.Module | None, latte_text_embed: LatteTex
     return ("tokens",) * tokens + ("pooled",) * pooled
 
 
-def check_frame_text(frames: ImageFrames, caption_projection: nn.Module | None,
-                     latte_text_embed: LatteTextEmbed | None) -> None:
-    """Per-frame conditions of joint training (``image_frames.py``) reach the class and §4.4's pooled text only:
-    the released Latte models' text paths take one caption per sample (their image-joint text path is not public)."""
-    if caption_projection is not None or latte_text_embed is not None:
+def check_frame_text(frames: ImageFrames, latte_text_embed: LatteTextEmbed | None) -> None:
+    """Per-frame conditions of joint training (``image_frames.py``) reach the class, §4.4's pooled text and the
+    Latte T2V cross-attention (per-image captions, ``models/latte_t2v.py``); the ``latte_text`` projection takes
+    one caption per sample."""
+    if latte_text_embed is not None:
         raise ValueError("LAVITA: per-frame conditions (frame_y / frame_text / frame_text_pooled) are not read by "
-                         "the cross_attention / latte_text text paths; give image frames their sample's caption")
+                         "the latte_text projection; give image frames their sample's caption")

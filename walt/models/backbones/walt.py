@@ -34,7 +34,7 @@ i.e. ``L · 7d`` per unit of rank (24 LoRA pairs for L); Eq. 3's ``i ≠ 1`` (23
 (0.5% off) and 323M for r = 64, so the paper's counts imply a low-rank correction on every layer. Class labels
 enter through ``c + t`` (§4.3); text through the cross-attention (tokens projected to ``d``) and, with
 ``text_pooled``, also through ``c``. In joint image–video training an image frame given its own class / caption
-(``frame_y``, ``frame_text`` ...) is modulated by its own ``c + t`` in every layer and the output layer and
+(``cond.frame_y``, ``cond.frame_text`` ...) is modulated by its own ``c + t`` in every layer and the output layer and
 cross-attends to its own caption (``walt/models/conditioning/image_frames.py``).
 """
 from __future__ import annotations
@@ -46,10 +46,10 @@ from torch import Tensor, nn
 from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS, POS_EMBEDS
 from walt.models.attention.kernel import resolve_window
 from walt.models.attention.needs import check_slots
-from walt.models.backbones.denoiser import LatentDenoiser, resolve_preset
+from walt.models.backbones.denoiser import LatentDenoiser, basic_init, resolve_preset
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.transformer_block import TransformerBlock
-from walt.models.conditioning.image_frames import image_frame_conditions
+from walt.models.conditioning.conditions import Conditions
 from walt.models.grid import Grid
 
 WALT_PRESETS: dict[str, dict] = {
@@ -137,11 +137,16 @@ class WALT(LatentDenoiser):
             self.compile_blocks(self.blocks)
 
     def initialize_weights(self) -> None:
-        """DiT's initialization (no public W.A.L.T code; the paper builds on DiT): xavier-uniform Linears, zero
-        adaLN regressions and output layer (adaLN-Zero), normal(0.02) timestep MLPs; the patch embedding
-        xavier-uniform over its flattened kernel, the learned position tables and the relative position bias
-        trunc-normal(``init_std``, 0.02), the class table normal(``class_embed_std``), all set by their modules."""
-        self.xavier_init(own_init=("conditioning", "final_layer", "t_embedder", "sr_embedder"))
+        """DiT's initialization (no public W.A.L.T code; the paper builds on DiT), every weight listed.
+
+        Drawn by each module as it is built (the build order fixes the values of a seed, so they stay where they
+        are drawn): the timestep and SR-level MLPs normal(0.02) (``TimestepEmbedder``), the class table
+        normal(``class_embed_std``) (``LabelEmbedder``), the patch embedding xavier-uniform over its flattened kernel
+        with zero bias, the learned position tables and the relative position biases trunc-normal(0.02), the SR
+        upsampling convolution PyTorch's default, the conditioning's adaLN-Zero (``AdaLNLoRA``: zero shared
+        regression and ``W_b``, ``W_a ~ N(0, 1/d)``; ``AdaLN``: zeros) and the output layer's zero linear and
+        regression (a fresh model is the identity in every block and predicts 0). Set here, DiT's basic init:"""
+        basic_init(self.text_pooled_proj, self.text_proj, self.blocks)
 
     @property
     def text_inputs(self) -> tuple[str, ...]:
@@ -190,28 +195,25 @@ class WALT(LatentDenoiser):
                 raise ValueError(f"WALT: text_mask must have shape {tuple(text.shape[:2])}, "
                                  f"got {tuple(text_mask.shape)}")
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None, text: Tensor | None = None,
-                text_mask: Tensor | None = None, text_pooled: Tensor | None = None, x_sc: Tensor | None = None,
-                x_fp: Tensor | None = None, x_lr: Tensor | None = None, t_sr: Tensor | None = None,
-                image_mask: Tensor | None = None, frame_y: Tensor | None = None, frame_text: Tensor | None = None,
-                frame_text_mask: Tensor | None = None, frame_text_pooled: Tensor | None = None) -> Tensor:
-        """Denoiser prediction ``(B, out_channels, T, H, W)``; arguments as in :mod:`...backbones.denoiser`."""
-        self._check_inputs(x, image_mask, text, text_mask)
-        tokens, grid = self.patch_embed(self.concat_inputs(x, x_sc, x_fp, x_lr))
-        tokens = self.pos_embed(tokens, grid, image_mask)
-        c = self.condition(t, y, text_pooled, t_sr)
+    def forward(self, x: Tensor, t: Tensor, cond: Conditions | None = None) -> Tensor:
+        """Denoiser prediction ``(B, out_channels, T, H, W)``; ``cond`` as in :mod:`...backbones.denoiser`."""
+        cond = Conditions() if cond is None else cond
+        self._check_inputs(x, cond.image_mask, cond.text, cond.text_mask)
+        tokens, grid = self.patch_embed(self.concat_inputs(x, cond.x_sc, cond.x_fp, cond.x_lr))
+        tokens = self.pos_embed(tokens, grid, cond.image_mask)
+        c = self.condition(t, cond.y, cond.text_pooled, cond.t_sr)
         mods = self.conditioning(c)
-        context = self.text_proj(text.to(tokens.dtype)) if self.text_proj is not None else None
+        context = self.text_proj(cond.text.to(tokens.dtype)) if self.text_proj is not None else None
         # Joint training: image frames with their own class / caption modulate and cross-attend with their own.
-        frames = image_frame_conditions(self, t, image_mask, y, text_pooled, t_sr, frame_y, frame_text,
-                                        frame_text_mask, frame_text_pooled)
+        frames = cond.image_frames(self, t)
         own_text = None
         if frames is not None:
             c, mods = frames.condition(c), frames.modulations(self.conditioning, mods)
             own_text = frames.cross_attention_text(self.text_proj, tokens.dtype)
         tokens, run_grid = self.conditioning.add_tokens(tokens, grid, c)
         for block, mod in zip(self.blocks, mods):
-            tokens = self.checkpointed(block, tokens, run_grid, mod, image_mask, context, text_mask, own_text)
+            tokens = self.checkpointed(block, tokens, run_grid, mod, cond.image_mask, context, cond.text_mask,
+                                       own_text)
         return self.final_layer(self.conditioning.remove_tokens(tokens, grid), grid, c)
 
     def interpolate_pos_embed(self, input_size: Sequence[int]) -> None:

@@ -1,5 +1,6 @@
 """The conditions a latent diffusion model gives its backbone: class labels and text, from a training batch or from
-sampling arguments, and their null versions for classifier-free guidance (W.A.L.T §4.3, §5.3; LAVITA §4.4).
+sampling arguments (W.A.L.T §4.3, §5.3; LAVITA §4.4), as a
+:class:`~walt.models.conditioning.conditions.Conditions` value, whose ``dropped`` gives their null versions.
 
 Condition dropout (classifier-free guidance, Ho & Salimans 2022): labels → the null class ``num_classes``, text →
 zero tokens with an all-False mask and a zero pooled vector (``null_text="zeros"``), or the text encoder's encoding
@@ -10,89 +11,32 @@ training the image frames carry their own labels / text (``frame_y``, ``frame_te
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
-# Backbone keyword inputs that carry a droppable condition (what guidance replaces by its null version).
-CONDITION_KEYS = ("y", "text", "text_mask", "text_pooled", "frame_y", "frame_text", "frame_text_mask",
-                  "frame_text_pooled")
+from walt.models.conditioning.conditions import Conditions
+
 TEXT_KEYS = ("tokens", "mask", "pooled")
 NULL_TEXTS = ("zeros", "empty_prompt")
 
 
-@dataclass(frozen=True)
-class Conditions:
-    """Class labels ``y`` ``(B,)`` and text ``dict(tokens (B, L, Dt), mask (B, L) bool, pooled (B, Dt))`` (each
-    ``None`` when the backbone does not use it), for a backbone reading ``text_inputs``; in joint image–video
-    training also each frame's own ``frame_y`` ``(B, T)`` and ``frame_text`` (the same keys with ``(B, T)`` in
-    front), which the backbone reads at the image frames."""
-
-    y: Tensor | None = None
-    text: dict[str, Tensor] | None = None
-    text_inputs: tuple[str, ...] = ()
-    frame_y: Tensor | None = None
-    frame_text: dict[str, Tensor] | None = None
-
-    def kwargs(self) -> dict[str, Tensor]:
-        """The backbone's keyword inputs (``y``, ``text``, ``text_mask``, ``text_pooled`` and their ``frame_``
-        versions)."""
-        out: dict[str, Tensor] = {}
-        for prefix, y, text in (("", self.y, self.text), ("frame_", self.frame_y, self.frame_text)):
-            if y is not None:
-                out[f"{prefix}y"] = y
-            if text is not None and "tokens" in self.text_inputs:
-                out.update({f"{prefix}text": text["tokens"], f"{prefix}text_mask": text["mask"]})
-            if text is not None and "pooled" in self.text_inputs:
-                out[f"{prefix}text_pooled"] = text["pooled"]
+def read_conditions(y: Tensor | None, text: dict[str, Tensor] | None, text_inputs: tuple[str, ...],
+                    frame_y: Tensor | None = None, frame_text: dict[str, Tensor] | None = None) -> Conditions:
+    """:class:`Conditions` from labels and text ``dict(tokens, mask, pooled)`` (and the per-frame ones), keeping
+    the text entries a backbone reading ``text_inputs`` takes."""
+    def entries(text: dict[str, Tensor] | None, prefix: str) -> dict[str, Tensor]:
+        if text is None:
+            return {}
+        out = {}
+        if "tokens" in text_inputs:
+            out.update({f"{prefix}text": text["tokens"], f"{prefix}text_mask": text["mask"]})
+        if "pooled" in text_inputs:
+            out[f"{prefix}text_pooled"] = text["pooled"]
         return out
 
-    def dropped(self, drop: Tensor, num_classes: int | None, frame_drop: Tensor | None = None,
-                null_text: dict[str, Tensor] | None = None) -> "Conditions":
-        """The null condition where ``drop`` ``(B,)`` is True, the condition itself elsewhere; the per-frame
-        conditions follow ``frame_drop`` ``(B, T)`` (each image's own draw), or their sample's ``drop``.
-        ``null_text``: the encoding of the empty prompt (one row, ``tokens`` ``(1, L, Dt)`` and ``pooled``), which
-        replaces dropped text under the prompt's own mask; zeros with an all-False mask without it."""
-        if frame_drop is None and self.per_frame:
-            frames = self.frame_y if self.frame_y is not None else next(iter(self.frame_text.values()))
-            frame_drop = drop[:, None].expand(frames.shape[:2])
-        return replace(self, y=_null_labels(self.y, drop, num_classes), text=_null_text(self.text, drop, null_text),
-                       frame_y=_null_labels(self.frame_y, frame_drop, num_classes),
-                       frame_text=_null_text(self.frame_text, frame_drop, null_text))
-
-    @property
-    def empty(self) -> bool:
-        return self.y is None and self.text is None
-
-    @property
-    def per_frame(self) -> bool:
-        """Whether image frames carry conditions of their own."""
-        return self.frame_y is not None or self.frame_text is not None
-
-
-def _null_labels(y: Tensor | None, drop: Tensor | None, num_classes: int | None) -> Tensor | None:
-    return y if y is None else torch.where(drop, torch.full_like(y, num_classes), y)
-
-
-def _null_text(text: dict[str, Tensor] | None, drop: Tensor | None,
-               null_text: dict[str, Tensor] | None = None) -> dict[str, Tensor] | None:
-    """Where ``drop`` (the leading dims of every entry) is True: ``null_text``'s tokens / pooled vector under the
-    prompt's own mask, or zero tokens / pooled vector and an all-False mask without it."""
-    if text is None:
-        return None
-    if null_text is not None:
-        return {k: v if k == "mask" else torch.where(_trailing(drop, v), null_text[k].to(v), v)
-                for k, v in text.items()}
-    keep = ~drop
-    return {k: (v & _trailing(keep, v)) if k == "mask" else v * _trailing(keep, v).to(v.dtype)
-            for k, v in text.items()}
-
-
-def _trailing(keep: Tensor, value: Tensor) -> Tensor:
-    """``keep`` viewed with singleton dims to broadcast against ``value``."""
-    return keep.view(*keep.shape, *([1] * (value.dim() - keep.dim())))
+    return Conditions(y=y, frame_y=frame_y, **entries(text, ""), **entries(frame_text, "frame_"))
 
 
 def labels_from(batch: dict, b: int, num_classes: int | None, device: torch.device) -> Tensor | None:
@@ -134,8 +78,8 @@ def text_from(batch: dict, b: int, text_inputs: tuple[str, ...], text_encoder: n
 def batch_conditions(batch: dict, b: int, num_classes: int | None, text_inputs: tuple[str, ...],
                      text_encoder: nn.Module | None, device: torch.device) -> Conditions:
     """The conditions of a training batch of ``b`` samples."""
-    return Conditions(labels_from(batch, b, num_classes, device),
-                      text_from(batch, b, text_inputs, text_encoder, device), text_inputs)
+    return read_conditions(labels_from(batch, b, num_classes, device),
+                           text_from(batch, b, text_inputs, text_encoder, device), text_inputs)
 
 
 def sampling_conditions(num: int, y: Tensor | Sequence[int] | int | None, prompts: Sequence[str] | None,
@@ -163,4 +107,4 @@ def sampling_conditions(num: int, y: Tensor | Sequence[int] | int | None, prompt
         text = text_from({f"text_{k}": v for k, v in text.items()}, num, text_inputs, None, device)
     elif prompts is not None or text is not None:
         raise ValueError("LatentDiffusion.sample: prompts/text given but the backbone is not text-conditional")
-    return Conditions(y, text, text_inputs)
+    return read_conditions(y, text, text_inputs)

@@ -9,17 +9,18 @@ image frames (a stack of ``images``, or the frames appended to one clip), listin
 the clips' own.
 
 Every condition gets one row of a table ``[clip conditions, image-frame conditions]``; the sample conditions
-``y`` / ``text`` and the per-frame ones ``frame_y`` / ``frame_text`` (:class:`~.conditions.Conditions`) are
-gathered from it: a video frame takes its clip's row, an image frame its own, and a stack (all images) takes its
-first image's as its sample condition (nothing reads it: every frame of a stack has its own). Captions are encoded
-once per distinct caption of the batch.
+``y`` / ``text`` and the per-frame ones ``frame_y`` / ``frame_text`` of
+:class:`~walt.models.conditioning.conditions.Conditions` are gathered from it: a video frame takes its clip's row,
+an image frame its own, and a stack (all images) takes its first image's as its sample condition (nothing reads it:
+every frame of a stack has its own). Captions are encoded once per distinct caption of the batch.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from walt.models.generative.conditions import TEXT_KEYS, Conditions, batch_conditions, labels_from
+from walt.models.conditioning.conditions import Conditions
+from walt.models.generative.conditions import TEXT_KEYS, batch_conditions, labels_from, read_conditions
 
 IMAGE_CONDITION_KEYS = ("image_label", "image_caption") + tuple(f"image_text_{k}" for k in TEXT_KEYS)
 
@@ -44,7 +45,7 @@ def _joint_conditions(batch: dict, image_mask: Tensor, num_classes: int | None, 
     clips = b - (batch["images"].shape[0] if "images" in batch else 0)
     num_images = int(image_mask.sum())
     if num_classes is None and not text_inputs:
-        return Conditions(text_inputs=text_inputs)
+        return Conditions()
     if num_images == 0:
         return batch_conditions(batch, b, num_classes, text_inputs, text_encoder, device)
     # rows of the condition table: clips first, then every image frame in image_mask order
@@ -60,7 +61,7 @@ def _joint_conditions(batch: dict, image_mask: Tensor, num_classes: int | None, 
         table = _text_table(batch, clips, num_images, text_inputs, text_encoder, device)
         text = {k: v[sample_row] for k, v in table.items()}
         frame_text = {k: v[frame_row] for k, v in table.items()}
-    return Conditions(y, text, text_inputs, frame_y, frame_text)
+    return read_conditions(y, text, text_inputs, frame_y, frame_text)
 
 
 def _image_rows(batch: dict, key: str, num_images: int, device: torch.device) -> Tensor:

@@ -7,7 +7,8 @@ of the protocol in ``walt/diffusion/__init__.py``). The task switches of W.A.L.T
 * self-conditioning (§4.3): with probability ``self_condition_prob`` per sample, a no-grad first pass gives
   ``x̃_0``, fed to the second pass as the extra channels ``x_sc``;
 * condition dropout for classifier-free guidance (``conditions.py``), drawn per clip and, in joint image–video
-  training, per image frame, whose own label / caption it drops (``frame_conditions.py``);
+  training, once more per clip for its image frames' own labels / captions (``image_frame_dropout``;
+  ``frame_conditions.py``);
 * frame prediction (§4.4): with probability ``frame_prediction_prob`` per sample, ``c_fp = concat(m∘z, m)`` with 1
   or 2 observed latent frames;
 * super-resolution (§4.5): the low-resolution latent (``latents.py``) is noise-augmented to a level
@@ -29,10 +30,13 @@ from walt.diffusion.frame_prediction import (check_num_observed, frame_predictio
 from walt.diffusion.guidance import classifier_free_guidance
 from walt.diffusion.noise_augmentation import sample_noise_level
 from walt.models.autoencoders.latent_norm import LatentNorm
+from walt.models.conditioning.conditions import Conditions
 from walt.models.generative.build import backbone_args
-from walt.models.generative.conditions import CONDITION_KEYS, NULL_TEXTS, sampling_conditions
+from walt.models.generative.conditions import NULL_TEXTS, sampling_conditions
 from walt.models.generative.frame_conditions import training_conditions
 from walt.models.generative.latents import LatentCodec
+
+IMAGE_FRAME_DROPOUTS = ("per_clip", "per_frame")
 
 
 @MODELS.register_module()
@@ -42,14 +46,17 @@ class LatentDiffusion(LatentCodec):
     ``video_size``: pixel ``(T, H, W)`` of the clips (the latent grid the backbone is built for follows from the
     autoencoder). ``latent_norm``: ``None``, ``dict(stats="latent_stats.json")`` or ``dict(mean=[...], std=[...])``.
     ``text_dim``: the width of cached text embeddings when there is no ``text_encoder``. ``null_text``: what dropped
-    text is (``conditions.py``; ``"empty_prompt"`` needs a ``text_encoder``). W.A.L.T defaults:
+    text is (``conditions.py``; ``"empty_prompt"`` needs a ``text_encoder``). ``image_frame_dropout``: in joint
+    image–video training, the condition dropout of the image frames' own labels / captions is drawn once per clip
+    for all its images (``"per_clip"``, the public Latte image-joint code) or once per image frame
+    (``"per_frame"``), independently of the clip's own draw. W.A.L.T defaults:
     ``self_condition_prob=0.9`` (§5.3 Table 3c); ``sr_noise_t_max`` is not stated in the paper (we take 250 of 1000).
     """
 
     def __init__(self, backbone: dict, video_size: Sequence[int], diffusion: dict | None = None,
                  autoencoder: dict | None = None, text_encoder: dict | None = None, latent_norm: dict | None = None,
                  text_dim: int | None = None, null_text: str = "zeros", self_condition_prob: float = 0.9,
-                 cond_dropout_prob: float = 0.1,
+                 cond_dropout_prob: float = 0.1, image_frame_dropout: str = "per_clip",
                  frame_prediction_prob: float = 0.0, super_resolution: bool = False, sr_noise_t_max: int = 250):
         for name, p in dict(self_condition_prob=self_condition_prob, cond_dropout_prob=cond_dropout_prob,
                             frame_prediction_prob=frame_prediction_prob).items():
@@ -67,7 +74,11 @@ class LatentDiffusion(LatentCodec):
             raise ValueError(f"LatentDiffusion: null_text must be one of {NULL_TEXTS} ('empty_prompt' needs a "
                              f"text_encoder), got {null_text!r}")
         self.null_text = null_text
+        if image_frame_dropout not in IMAGE_FRAME_DROPOUTS:
+            raise ValueError(f"LatentDiffusion: image_frame_dropout must be one of {IMAGE_FRAME_DROPOUTS}, got "
+                             f"{image_frame_dropout!r}")
         self.self_condition_prob, self.cond_dropout_prob = self_condition_prob, cond_dropout_prob
+        self.image_frame_dropout = image_frame_dropout
         self.frame_prediction_prob, self.super_resolution = frame_prediction_prob, super_resolution
         self.sr_noise_t_max = sr_noise_t_max
         if not 0 <= sr_noise_t_max < self.diffusion.num_timesteps:
@@ -98,41 +109,46 @@ class LatentDiffusion(LatentCodec):
                                    device)
         if self.cond_dropout_prob > 0 and not cond.empty:
             drop = torch.rand(b, device=device) < self.cond_dropout_prob
-            # an image's label / caption is dropped by its own draw, independently of its clip's (issue 14)
-            frame_drop = None
-            if cond.per_frame:
-                frame_drop = torch.rand(image_mask.shape, device=device) < self.cond_dropout_prob
-            cond = cond.dropped(drop, self.num_classes, frame_drop, self._empty_prompt())
-        kwargs = cond.kwargs()
-        if image_mask is not None:
-            kwargs["image_mask"] = image_mask
+            cond = cond.dropped(drop, self.num_classes, self._image_frame_drop(cond, image_mask),
+                                self._empty_prompt())
+        cond = cond.replace(image_mask=image_mask)
         logs: dict[str, Tensor] = {}
         if self.frame_prediction_prob > 0:
             k = sample_num_observed(b, z.shape[2], self.frame_prediction_prob, device)
             if image_mask is not None:  # a stack of independent images has no past frames
                 k = torch.where(image_mask.any(dim=1), torch.zeros_like(k), k)
-            kwargs["x_fp"] = frame_prediction_condition(z, k)
+            cond = cond.replace(x_fp=frame_prediction_condition(z, k))
             logs["frame_prediction_rate"] = (k > 0).float().mean()
         if self.super_resolution:
             z_lr = self.lowres_latent(batch, z)
             t_sr = sample_noise_level(b, self.sr_noise_t_max, self.diffusion.num_timesteps, device)
-            kwargs.update(x_lr=self.diffusion.augment(z_lr, t_sr), t_sr=t_sr)
+            cond = cond.replace(x_lr=self.diffusion.augment(z_lr, t_sr), t_sr=t_sr)
         t = self.diffusion.sample_t(b, device)
-        losses = self.diffusion.training_losses(self._self_conditioned_backbone, z, t, model_kwargs=kwargs)
+        losses = self.diffusion.training_losses(self._self_conditioned_backbone, z, t, model_kwargs=dict(cond=cond))
         return {k: v.mean() for k, v in losses.items()} | logs
 
-    def _self_conditioned_backbone(self, x_t: Tensor, t: Tensor, **kwargs) -> Tensor:
+    def _image_frame_drop(self, cond: Conditions, image_mask: Tensor | None) -> Tensor | None:
+        """The dropout draws of the image frames' own labels / captions ``(B, T)`` (``None`` without them): one per
+        clip for all its images (``image_frame_dropout="per_clip"``, as ``latte_img.py`` embeds each clip's image
+        labels as one row of its label-dropout draw), or one per image frame (``"per_frame"``); independent of the
+        clip's own draw either way."""
+        if not cond.per_frame:
+            return None
+        shape = image_mask.shape if self.image_frame_dropout == "per_frame" else (image_mask.shape[0], 1)
+        return (torch.rand(shape, device=image_mask.device) < self.cond_dropout_prob).expand(image_mask.shape)
+
+    def _self_conditioned_backbone(self, x_t: Tensor, t: Tensor, cond: Conditions) -> Tensor:
         """W.A.L.T §4.3: ``f(z_t; stopgrad(z̃_0), c, t)`` with ``z̃_0 = f(z_t; 0, c, t)`` on a ``p_sc`` share of the
         samples, ``f(z_t; 0, c, t)`` on the rest."""
         if self.self_condition_prob == 0:
-            return self.backbone(x_t, t, **kwargs)
+            return self.backbone(x_t, t, cond)
         x_sc = torch.zeros_like(x_t)
         use = torch.rand(x_t.shape[0], device=x_t.device) < self.self_condition_prob
         if use.any():
             with torch.no_grad():
-                x0 = self.diffusion.x0_from_output(self.backbone(x_t, t, x_sc=x_sc, **kwargs), x_t, t)
+                x0 = self.diffusion.x0_from_output(self.backbone(x_t, t, cond.replace(x_sc=x_sc)), x_t, t)
             x_sc = torch.where(use.view(-1, 1, 1, 1, 1), x0.to(x_t.dtype), x_sc)
-        return self.backbone(x_t, t, x_sc=x_sc, **kwargs)
+        return self.backbone(x_t, t, cond.replace(x_sc=x_sc))
 
     # ===========================================================================================================
     # sampling
@@ -155,24 +171,25 @@ class LatentDiffusion(LatentCodec):
         ``cond_dropout_prob > 0``; ``c_fp`` with ``0 < frame_prediction_prob < 1``, null = zero ``c_fp``)."""
         device = self.device
         shape = self.sample_shape(num, lowres)
-        conditions = sampling_conditions(num, y, prompts, text, generator, self.num_classes, self.text_inputs,
-                                         self.text_encoder, device)
-        cond = conditions.kwargs()
-        null = conditions.dropped(torch.ones(num, dtype=torch.bool, device=device), self.num_classes,
-                                  null_text=self._empty_prompt()).kwargs()
+        cond = sampling_conditions(num, y, prompts, text, generator, self.num_classes, self.text_inputs,
+                                   self.text_encoder, device)
+        # the null condition: what the model was trained to drop (labels / text, c_fp), the condition elsewhere
+        null = cond
+        if self.cond_dropout_prob > 0:
+            null = cond.dropped(torch.ones(num, dtype=torch.bool, device=device), self.num_classes,
+                                null_text=self._empty_prompt())
         observed = None
         if cond_latent is not None:
             observed, c_fp = self._observed(cond_latent.to(device).float(), shape)
-            cond["x_fp"], null["x_fp"] = c_fp, torch.zeros_like(c_fp)
+            cond = cond.replace(x_fp=c_fp)
+            null = null.replace(x_fp=torch.zeros_like(c_fp) if self.frame_prediction_prob < 1 else c_fp)
         if lowres is not None:  # unguided: the same low-res latent in both halves of a guided batch
             t_lr = torch.full((num,), t_sr, device=device)
             x_lr = self.diffusion.augment(self.normalize(lowres.to(device).float()), t_lr, generator)
-            for inputs in (cond, null):
-                inputs.update(x_lr=x_lr, t_sr=t_lr)
+            cond, null = cond.replace(x_lr=x_lr, t_sr=t_lr), null.replace(x_lr=x_lr, t_sr=t_lr)
         elif self.super_resolution:
             raise ValueError("LatentDiffusion(super_resolution=True).sample needs lowres=(num, c, t, h/2, w/2)")
-        guided = self._guided_keys(cfg_scale, cond_latent is not None)
-        null = {k: (v if k in guided else cond[k]) for k, v in null.items()}
+        self._check_guidance(cfg_scale, cond_latent is not None)
         if sampler is None:
             sampler = self.diffusion.default_sampler(steps)
         elif isinstance(sampler, dict):
@@ -206,16 +223,13 @@ class LatentDiffusion(LatentCodec):
         num_observed = torch.full((num,), k, device=cond_latent.device)
         return (z_obs, observed_mask(num_observed, t)), frame_prediction_condition(z_obs, num_observed)
 
-    def _guided_keys(self, cfg_scale: float, frame_prediction: bool) -> set[str]:
-        """Backbone inputs whose null version the model was trained on (a ValueError when guidance has none)."""
-        keys = set(CONDITION_KEYS) if self.cond_dropout_prob > 0 else set()
-        if frame_prediction and self.frame_prediction_prob < 1:
-            keys.add("x_fp")
+    def _check_guidance(self, cfg_scale: float, frame_prediction: bool) -> None:
+        """A ValueError when ``cfg_scale != 1`` has no null condition the model was trained on."""
+        guided_fp = frame_prediction and self.frame_prediction_prob < 1
         conditional = self.num_classes is not None or bool(self.text_inputs)
-        if cfg_scale != 1.0 and not ((conditional and self.cond_dropout_prob > 0) or "x_fp" in keys):
+        if cfg_scale != 1.0 and not ((conditional and self.cond_dropout_prob > 0) or guided_fp):
             raise ValueError(
                 f"LatentDiffusion.sample: cfg_scale={cfg_scale} needs a null condition the model was trained on: "
                 f"class/text conditioning with cond_dropout_prob > 0 (got {self.cond_dropout_prob}, "
                 f"class-conditional={self.num_classes is not None}, text={bool(self.text_inputs)}) or frame "
                 f"prediction with frame_prediction_prob < 1 and cond_latent; use cfg_scale=1.0")
-        return keys
