@@ -9,6 +9,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import json
 import sys
@@ -34,13 +35,15 @@ def describe() -> dict[str, dict]:
 
 
 def location(obj: object) -> str:
-    """``file:line`` of the definition of ``obj``: the file relative to the repository, or to the ``sys.path`` entry
-    holding it (an installed package's member)."""
+    """``file:line`` of the definition of ``obj``: the file relative to the repository, or to the folder holding its
+    top-level package (an installed package's member, e.g. ``torch/optim/adamw.py``)."""
     path = Path(inspect.getsourcefile(obj)).resolve()
     line = inspect.getsourcelines(obj)[1]
-    roots = [REPO] + sorted((Path(p).resolve() for p in sys.path if p), key=lambda p: -len(p.parts))
-    root = next((r for r in roots if path.is_relative_to(r)), None)
-    return f"{path.relative_to(root).as_posix() if root is not None else path.as_posix()}:{line}"
+    root = REPO
+    if not path.is_relative_to(REPO):
+        top = Path(inspect.getfile(importlib.import_module(obj.__module__.split(".")[0]))).resolve()
+        root = top.parents[1] if top.name == "__init__.py" else top.parent
+    return f"{path.relative_to(root).as_posix()}:{line}"
 
 
 def _one_line(doc: str, width: int = 160) -> str:
