@@ -13,6 +13,8 @@ Tensor conventions (fixed for the whole codebase)
   training: a sample that is a stack of images; LAVITA: image frames appended to a clip). Temporal mixing never
   crosses into or out of such a frame.
 * Timesteps are integer ``(B,)`` tensors for the discrete 1000-step schedules.
+* A backbone is called ``backbone(x, t, cond)``: everything besides the latents and timesteps travels in one
+  :class:`~walt.models.conditioning.conditions.Conditions` value (``walt/models/backbones/denoiser.py``).
 """
 from walt.models.grid import Grid
 
