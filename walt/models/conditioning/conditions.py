@@ -23,7 +23,7 @@ TEXT_FIELDS = {"text": "tokens", "text_mask": "mask", "text_pooled": "pooled"}
 FRAME_FIELDS = ("frame_y", "frame_text", "frame_text_mask", "frame_text_pooled")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tensors inside: identity, not elementwise, equality
 class Conditions:
     """Everything a backbone call reads besides ``x`` ``(B, C, T, H, W)`` and ``t`` ``(B,)``; ``None`` = not given.
 
