@@ -38,7 +38,7 @@ def clip_tokens(model: nn.Module, shape: Sequence[int], where: str = "bucket") -
             try:
                 check_window(tuple(run_grid), module.window_on(run_grid), name)
             except ValueError as err:
-                raise ValueError(f"{where} {shape}: latent {latent}, token grid {tuple(grid)}: {err}") from None
+                raise ValueError(f"{where} {shape}: latent {latent}, token grid {tuple(grid)}, {name}: {err}") from None
     return grid.numel
 
 
