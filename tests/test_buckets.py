@@ -111,3 +111,54 @@ def test_a_bucket_the_model_cannot_take_is_refused_when_the_data_is_built():
     with pytest.raises(ValueError, match=r"buckets\[0\] \(4, 15, 16\).*not divisible by the patch"):
         clip_token_counts(model, [(4, 15, 16)])
 
+
+
+def test_flops_tool_reports_each_bucket_as_the_same_count_at_its_input_shape(tmp_path, capsys):
+    import json
+
+    from tool_loader import load_tool
+
+    config = tmp_path / "buckets.py"
+    config.write_text(
+        "model = dict(type='LatentDiffusion', video_size=(4, 16, 16),\n"
+        "             autoencoder=dict(type='IdentityAutoencoder', latent_channels=3),\n"
+        "             backbone=dict(type='WALT', preset=None, depth=2, dim=32, num_heads=4, patch_size=2,\n"
+        "                           spatial_window=(1, 8, 8), spatiotemporal_window=(2, 4, 4)))\n"
+        f"data = dict(train=dict(type='BucketedVideos', dataset=dict(), buckets={BUCKETS}))\n")
+    flops = load_tool("flops")
+    flops.main([str(config), "--buckets", "--batch-size", "2", "--json"])
+    reports = json.loads(capsys.readouterr().out)
+    assert [(r["bucket"], r["tokens"], r["batch"]) for r in reports] == [
+        ([4, 16, 16], 256, 4), ([4, 16, 32], 512, 2), ([2, 16, 32], 256, 4)]  # budget 2 × 512 tokens
+    for r in reports:
+        flops.main([str(config), "--input-shape", ",".join(map(str, r["input_shape"])), "--json"])
+        direct = json.loads(capsys.readouterr().out)
+        assert r["input_shape"] == [r["batch"], 3, *r["bucket"]] and r["flops"] == direct["flops"] > 0
+
+
+def test_trainer_on_buckets_resumes_mid_epoch_and_across_epochs_exactly(tmp_path):
+    from engine_tiny import write_config
+    from walt.engine.config import load_config
+    from walt.engine.errors import ConfigError
+    from walt.engine.trainer import Trainer
+
+    _frame_folders(tmp_path / "clips", [(4, 20, 20), (4, 18, 40), (2, 16, 30)] * 4)  # 4 clips per bucket
+    model = dict(type="LatentDiffusion", video_size=(4, 16, 16),
+                 autoencoder=dict(type="IdentityAutoencoder", latent_channels=3),
+                 backbone=dict(type="WALT", preset=None, depth=2, dim=32, num_heads=4, patch_size=2,
+                               spatial_window=(1, 8, 8), spatiotemporal_window=(2, 4, 4)))
+    data = dict(train=dict(type="BucketedVideos", buckets=BUCKETS, dataset=dict(
+        type="VideoFolder", root=str(tmp_path / "clips"), num_frames=4, resolution=16)), batch_size=2, num_workers=0)
+    config = write_config(tmp_path, model=model, data=data, max_steps=6, ckpt_interval=3)
+    reference = Trainer(load_config(config), work_dir=tmp_path / "reference")
+    assert len(reference.data.loader.batch_sampler) == 4  # 4/4 + 4/2 + 4/4: step 5 starts epoch 1
+    losses = reference.train()
+    assert "shape buckets (frames, height, width)×micro-batch: (4, 16, 16)×4, (4, 16, 32)×2, (2, 16, 32)×4" in (
+        tmp_path / "reference" / "train.log").read_text()
+    first = Trainer(load_config(config, {"max_steps": 3}), work_dir=tmp_path / "split").train()
+    second = Trainer(load_config(config), work_dir=tmp_path / "split", resume=True).train()
+    assert first + second == losses  # exact: the same buckets, items and noise after the resume
+    bad = write_config(tmp_path, name="bad", model=model,
+                       data=dict(data, train=dict(data["train"], buckets=[(4, 16, 16), (4, 16, 18)])))
+    with pytest.raises(ConfigError, match=r"cannot build data: data.train.buckets\[1\] \(4, 16, 18\).*not an integer"):
+        Trainer(load_config(bad), work_dir=tmp_path / "bad")
