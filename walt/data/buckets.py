@@ -53,8 +53,8 @@ def nearest_bucket(frames: int, height: int, width: int, buckets: Sequence[Bucke
 
     def distance(i: int) -> tuple[float, float, int]:
         b = buckets[i]
-        return (round(abs(math.log(b.height / b.width) - aspect), 9), round(abs(math.log(b.height * b.width) - area), 9),
-                -b.frames)
+        return (round(abs(math.log(b.height / b.width) - aspect), 9),
+                round(abs(math.log(b.height * b.width) - area), 9), -b.frames)
     return min(fits, key=distance)
 
 

@@ -40,7 +40,8 @@ def build_dataloader(data_cfg: dict, *, batch_size: int, num_workers: int, shuff
     A dataset with shape buckets (``bucket_of``, e.g. ``BucketedVideos``) is batched by a
     :class:`~walt.data.bucket_sampler.BucketBatchSampler`: one bucket per batch, the same bucket on every rank, each
     bucket's batch ``token_budget // tokens`` with ``tokens`` one clip's cost (``bucket_tokens(buckets)``, e.g. the
-    model's token counts, which also checks the shapes; default the pixel volume) and the budget the dataset's ``token_budget`` or ``batch_size`` × the largest bucket's tokens."""
+    model's token counts, which also checks the shapes; default the pixel volume) and the budget the dataset's
+    ``token_budget`` or ``batch_size`` × the largest bucket's tokens."""
     if "type" not in data_cfg and "train" in data_cfg:
         raise ValueError("build_dataloader: pass a dataset config such as cfg.data['train'], not the whole data dict")
     dataset = DATASETS.build(data_cfg)
