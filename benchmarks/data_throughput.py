@@ -10,21 +10,30 @@
 
 Target: data ≥ 2× consumption. The workers and the model share the machine's cores, so (3) is the honest check.
 
+``--buckets``: the shape-bucketed loader instead (``BucketedVideos``, walt/data/bucketed.py) over generated clips of
+mixed sizes and lengths: clips/s over one epoch, the padding its batches carry (measured on the delivered tensors:
+0 by design, every clip is cropped and resized to its bucket) against what batches of the same clips at their bucket
+shapes padded to the largest would carry, and the spread of tokens (pixels) per batch with the token budget against
+one fixed batch size for every bucket.
+
 Example::
 
     python benchmarks/data_throughput.py       # ~1 min on 2 cores; makes demo data in a temp dir if needed
     python benchmarks/data_throughput.py --config configs/demo/walt_t2v_demo.py
     python benchmarks/data_throughput.py --data data/demo --workers 2 --batches 40 --step-time 0.25
+    python benchmarks/data_throughput.py --buckets      # the bucketed loader over 96 generated mixed-shape clips
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import os
 import statistics
 import tempfile
 import time
 
+import numpy as np
 import torch
 from mmengine import Config
 
@@ -32,6 +41,7 @@ import harness
 from registry import BACKBONES, MODELS
 from walt.data.loader import build_dataloader
 from walt.models.conditioning.conditions import Conditions
+from walt.data.video_io import write_video
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_MODEL_CONFIG = os.path.join(REPO, "configs", "demo", "walt_demo.py")
@@ -114,6 +124,77 @@ def fed_training(step, loader, steps: int) -> tuple[float, float]:
     return total / steps, wait / total
 
 
+# ------------------------------------------------------------------------------------------ the bucketed loader
+BUCKETS = [(8, 32, 32), (8, 32, 56), (8, 56, 32), (4, 32, 56)]  # square, 16:9 landscape / portrait, a short 16:9
+SOURCES = [(10, 40, 40), (9, 36, 64), (12, 64, 36), (6, 40, 72), (16, 48, 48), (8, 40, 70)]  # (frames, h, w)
+
+
+def make_mixed_clips(out: str, count: int, seed: int = 0) -> None:
+    """``count`` random-texture mp4 clips cycling through :data:`SOURCES` (mixed aspect ratios and lengths)."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(out, exist_ok=True)
+    for i in range(count):
+        frames, h, w = SOURCES[i % len(SOURCES)]
+        write_video(os.path.join(out, f"clip{i:03d}.mp4"), rng.integers(0, 256, (frames, h, w, 3), dtype=np.uint8))
+
+
+def padding_share(shapes: list[tuple[int, ...]]) -> float:
+    """Share of a batch's voxels that are padding when ``shapes`` are padded to their elementwise maximum."""
+    padded = len(shapes) * math.prod(max(dim) for dim in zip(*shapes))
+    return 1 - sum(math.prod(s) for s in shapes) / padded
+
+
+def bucket_stats(root: str, batch_size: int, workers: int) -> dict:
+    """One epoch of the bucketed loader over ``root``: clips/s, measured padding, the padding of same-size random
+    batches of the same bucket shapes, and tokens (pixels) per batch with the budget and with one batch size."""
+    cfg = dict(type="BucketedVideos", buckets=BUCKETS,
+               dataset=dict(type="VideoFolder", root=root, num_frames=8, resolution=32, hflip=0.0))
+    loader = build_dataloader(cfg, batch_size=batch_size, num_workers=workers, seed=0)
+    start, clips, padded, voxels, tokens = time.perf_counter(), 0, 0, 0, []
+    for batch in loader:
+        video = batch["video"]  # one tensor: every item has exactly the batch's shape, no padding anywhere
+        b, shape = video.shape[0], tuple(video.shape[2:])
+        clips += b
+        voxels += b * math.prod(shape)
+        padded += b * math.prod(shape) - sum(math.prod(v.shape[1:]) for v in video.unbind(0))
+        tokens.append(b * math.prod(shape))
+    seconds = time.perf_counter() - start
+    dataset, sampler = loader.dataset, loader.batch_sampler
+    item_shapes = [dataset.buckets[b] for b in dataset.bucket_of if b is not None]
+    order = np.random.default_rng(0).permutation(len(item_shapes))
+    unbucketed = [padding_share([item_shapes[i] for i in order[j:j + batch_size]])
+                  for j in range(0, len(order) - batch_size + 1, batch_size)]
+    fixed = [batch_size * b.volume for bucket, b in enumerate(dataset.buckets)
+             for _ in range(sum(x == bucket for x in dataset.bucket_of) // batch_size)]
+    return dict(clips_per_s=clips / seconds, clips=clips, batches=len(tokens), padding=padded / voxels,
+                unbucketed_padding=statistics.mean(unbucketed), batch_sizes=sampler.batch_sizes,
+                tokens=tokens, fixed_tokens=fixed)
+
+
+def spread(values: list[int]) -> str:
+    mean = statistics.mean(values)
+    return (f"min {min(values):,} / mean {mean:,.0f} / max {max(values):,} "
+            f"(max/min {max(values) / min(values):.2f}, cv {statistics.pstdev(values) / mean:.3f})")
+
+
+def buckets_main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        make_mixed_clips(tmp, args.clips)
+        r = bucket_stats(tmp, args.batch_size, args.workers)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.clips} generated clips of "
+          f"{len(SOURCES)} source shapes, buckets {BUCKETS}, largest-bucket micro-batch {args.batch_size}, "
+          f"{args.workers} workers")
+    print(f"  batch sizes from the token budget: {r['batch_sizes']}")
+    print(f"  data:    {r['clips_per_s']:8.1f} clips/s over one epoch ({r['clips']} clips, {r['batches']} batches)")
+    print(f"  padding: {100 * r['padding']:.1f}% of the delivered voxels (same clips in random batches padded to the "
+          f"largest: {100 * r['unbucketed_padding']:.1f}%)")
+    print(f"  tokens (pixels) per batch, token budget:      {spread(r['tokens'])}")
+    print(f"  tokens (pixels) per batch, fixed batch size:  {spread(r['fixed_tokens'])}")
+    print(f"data_throughput --buckets: {r['clips_per_s']:.1f} clips/s, padding {100 * r['padding']:.1f}%, tokens per "
+          f"batch max/min {max(r['tokens']) / min(r['tokens']):.2f} (fixed batch: "
+          f"{max(r['fixed_tokens']) / min(r['fixed_tokens']):.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.path.join(REPO, "data", "demo"),
@@ -127,8 +208,14 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40, help="timed data batches")
     parser.add_argument("--steps", type=int, default=4, help="timed training steps (alone and fed)")
     parser.add_argument("--step-time", type=float, default=None, help="seconds per training step (skip timing)")
+    parser.add_argument("--buckets", action="store_true", help="measure the shape-bucketed loader (see above)")
+    parser.add_argument("--clips", type=int, default=96, help="generated clips for --buckets")
+    parser.add_argument("--batch-size", type=int, default=4, help="micro-batch of the largest bucket (--buckets)")
     args = parser.parse_args()
     harness.print_hardware()
+    if args.buckets:
+        buckets_main(args)
+        return
 
     data = Config.fromfile(args.config or args.data_config).data
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,10 +1,13 @@
 """Trainer jobs under ``torchrun --nproc_per_node 2`` (gloo on the CPU), several per launch (process start-up
 dominates a distributed test's time). :func:`run_jobs` launches this file; each job trains and leaves, per rank,
-``work_dir/rank{r}_{name}.pth`` = ``{model, ema, optimizer, losses}`` (full, unsharded tensors)."""
+``work_dir/rank{r}_{name}.pth`` = ``{model, ema, optimizer, losses}`` (full, unsharded tensors).
+:func:`run_two_node_jobs` launches it as two nodes of one process each on this machine (two ``torchrun --nnodes 2
+--node_rank i`` agents meeting through a c10d rendezvous on localhost), as a cluster's nodes would."""
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +33,23 @@ def run_jobs(jobs: list[dict[str, Any]], timeout: float = 240) -> dict[str, list
     result = subprocess.run(torchrun_command(str(Path(__file__)), json.dumps(jobs)), capture_output=True, text=True,
                             env=environment(), timeout=timeout)
     assert result.returncode == 0, result.stderr[-4000:]
+    return {job["name"]: [torch.load(Path(job["work_dir"]) / f"rank{rank}_{job['name']}.pth", weights_only=True)
+                          for rank in range(2)] for job in jobs}
+
+
+def run_two_node_jobs(jobs: list[dict[str, Any]], timeout: float = 240) -> dict[str, list[dict[str, Any]]]:
+    """:func:`run_jobs` on two "nodes": two torchrun agents, ``--nnodes 2 --nproc_per_node 1``, c10d rendezvous."""
+    with socket.socket() as probe:  # a free port for the rendezvous store
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    agents = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", str(node), "--nproc_per_node",
+         "1", "--rdzv_backend", "c10d", "--rdzv_endpoint", f"localhost:{port}", "--rdzv_id", "walt-test",
+         str(Path(__file__)), json.dumps(jobs)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment()) for node in range(2)]
+    outputs = [agent.communicate(timeout=timeout) for agent in agents]
+    for agent, (_, err) in zip(agents, outputs):
+        assert agent.returncode == 0, err[-4000:]
     return {job["name"]: [torch.load(Path(job["work_dir"]) / f"rank{rank}_{job['name']}.pth", weights_only=True)
                           for rank in range(2)] for job in jobs}
 

@@ -120,30 +120,46 @@ class VideoDataset(Dataset):
         other = int(np.random.default_rng((self.seed, index, attempt)).integers(len(self) - 1))
         return other + (other >= index)
 
-    def get_item(self, index: int, generator: torch.Generator | None = None) -> dict:
-        """The item at ``index``, random draws from ``generator`` (default: the global RNG); raises
-        :class:`VideoReadError` instead of skipping."""
+    def get_item(self, index: int, generator: torch.Generator | None = None,
+                 shape: tuple[int, int, int] | None = None) -> dict:
+        """The item at ``index``, random draws from ``generator`` (default: the global RNG), as a clip of ``shape``
+        ``(frames, height, width)`` (default: the dataset's); raises :class:`VideoReadError` instead of skipping."""
         sample = self.samples[index]
-        return dict(video=self.load_clip(index, generator=generator), label=sample.label, caption=sample.caption,
-                    path=sample.path)
+        frames, size = (None, None) if shape is None else (shape[0], tuple(shape[1:]))
+        return dict(video=self.load_clip(index, frames, generator, size), label=sample.label,
+                    caption=sample.caption, path=sample.path)
 
-    def load_clip(self, index: int, num_frames: int | None = None,
-                  generator: torch.Generator | None = None) -> Tensor:
-        """A transformed clip ``(3, T, H, W)`` of sample ``index`` (``T = num_frames``, default the dataset's),
-        random draws from ``generator`` (default: the global RNG)."""
+    def item_at(self, index: int, shape: tuple[int, int, int]) -> dict:
+        """Item ``index`` of the current epoch as a clip of ``shape`` ``(frames, height, width)`` (a shape bucket,
+        ``walt/data/bucketed.py``), with the same draws and skipping as ``dataset[index]``."""
+        generator = item_generator(self.seed, self.epoch, index)
+        return self.with_retries(lambda i: self.get_item(i, generator, shape), index)
+
+    def item_shape(self, index: int) -> tuple[int, int, int]:
+        """``(num_frames, height, width)`` of sample ``index``'s source video (its segment's frames), probed by
+        opening it and decoding its first frame; raises :class:`VideoReadError` when it cannot be read."""
+        sample = self.samples[index]
+        video = self.open(sample.path)
+        first, stop = segment(sample, video)
+        if stop <= first:
+            return 0, 0, 0
+        frame = read_frames(video, [first])
+        return stop - first, int(frame.shape[1]), int(frame.shape[2])
+
+    def load_clip(self, index: int, num_frames: int | None = None, generator: torch.Generator | None = None,
+                  size: tuple[int, int] | None = None) -> Tensor:
+        """A transformed clip ``(3, T, H, W)`` of sample ``index`` (``T = num_frames``, ``(H, W) = size``, default
+        the dataset's), random draws from ``generator`` (default: the global RNG)."""
         frames = self.decode(self.samples[index], num_frames or self.num_frames, generator)
-        return self.transform(frames, generator)
+        transform = self.transform
+        if size is not None and tuple(size) != self.transform.size:
+            transform = ClipTransform(size, self.transform.random_crop, self.transform.hflip)
+        return transform(frames, generator)
 
     def decode(self, sample: VideoSample, num_frames: int, generator: torch.Generator | None = None) -> np.ndarray:
         """uint8 frames ``(num_frames, H, W, 3)`` of a temporal crop of ``sample`` (start drawn from ``generator``)."""
         video = self.open(sample.path)
-        first, stop = 0, len(video)
-        if sample.start is not None or sample.end is not None:
-            if not video.fps:
-                raise VideoReadError(f"{sample.path!r}: no frame rate known, cannot cut the segment "
-                                     f"[{sample.start}, {sample.end}) s")
-            first = round((sample.start or 0.0) * video.fps)
-            stop = min(stop, round(sample.end * video.fps)) if sample.end is not None else stop
+        first, stop = segment(sample, video)
         try:
             offsets = sample_frame_indices(stop - first, num_frames, self.frame_interval, self.temporal_sampling,
                                            generator)
@@ -166,3 +182,14 @@ class VideoDataset(Dataset):
         where = f" (data-loader worker {worker.id})" if worker is not None else ""
         logger.warning("%s: skipped a sample%s: %s; %d skipped so far", type(self).__name__, where, err, count)
 
+
+def segment(sample: VideoSample, video: Video) -> tuple[int, int]:
+    """The frames ``[first, stop)`` of ``video`` that ``sample``'s segment covers (all of them without one)."""
+    first, stop = 0, len(video)
+    if sample.start is not None or sample.end is not None:
+        if not video.fps:
+            raise VideoReadError(f"{sample.path!r}: no frame rate known, cannot cut the segment "
+                                 f"[{sample.start}, {sample.end}) s")
+        first = round((sample.start or 0.0) * video.fps)
+        stop = min(stop, round(sample.end * video.fps)) if sample.end is not None else stop
+    return first, stop

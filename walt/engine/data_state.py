@@ -50,7 +50,8 @@ class _EpochBatches(Sampler):
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         batches = self.loader.batch_sampler
-        sampler = getattr(batches, "sampler", self.loader.sampler)
+        # a batch sampler with its own epochs (shape buckets) or the sampler under a plain BatchSampler
+        sampler = batches if hasattr(batches, "set_epoch") else getattr(batches, "sampler", self.loader.sampler)
         for epoch in itertools.count(self.epoch):
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)

@@ -110,9 +110,12 @@ class Trainer:
         # ---- data --------------------------------------------------------------------------------------------
         def loader() -> Any:
             from walt.data.loader import build_dataloader
+            from walt.models.generative.clip_shapes import clip_token_counts
             return build_dataloader(cfg.data.train, batch_size=self.plan.micro_batch_size,
                                     num_workers=cfg.data.num_workers, shuffle=True, seed=self.seed,
-                                    distributed=self.dist.distributed, drop_last=True)
+                                    distributed=self.dist.distributed, drop_last=True,
+                                    bucket_tokens=lambda shapes: clip_token_counts(
+                                        unwrap(self.model), shapes, "data.train.buckets"))
         self.data = ResumableLoader(_build("data", loader), seed=self.seed)
 
         # ---- state from a checkpoint -------------------------------------------------------------------------
@@ -146,6 +149,11 @@ class Trainer:
         self.log.text(hardware.describe(str(self.device)))  # the speed in train.log means nothing without it
         self.log.text(f"world size {self.dist.world_size}, device {self.device}, precision {self.precision.name}, "
                       f"parallel {self.parallel if self.dist.distributed else 'none'}; {self.plan}")
+        batches = self.data.loader.batch_sampler
+        if hasattr(batches, "batch_sizes"):  # shape buckets: the micro-batch of each
+            shapes = ", ".join(f"{tuple(bucket)}×{size}" for bucket, size in
+                               zip(self.data.loader.dataset.buckets, batches.batch_sizes))
+            self.log.text(f"shape buckets (frames, height, width)×micro-batch: {shapes}")
         self.log.parameters(unwrap(self.model))
         self._stop_signal = 0
 

@@ -9,13 +9,14 @@ windows must then hold one frame.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from registry import ATTENTIONS
 from walt.models.attention.heads import MultiHeadAttention
-from walt.models.attention.kernel import (WindowSpec, attention, check_window, resolve_window, window_merge,
-                                         window_partition)
+from walt.models.attention.kernel import WindowSpec, attention, check_window, window_merge, window_partition
 from walt.models.conditioning.image_frames import FrameText
 from walt.models.grid import Grid
 
@@ -26,8 +27,8 @@ class WindowCrossAttention(MultiHeadAttention):
     ``concat(window tokens, text tokens)``; text padding (``context_mask`` False) is never attended."""
 
     def __init__(self, dim: int, num_heads: int, window: WindowSpec = (1, 16, 16), qk_norm: bool = True,
-                 qkv_bias: bool = True):
-        super().__init__(dim, num_heads, window)
+                 qkv_bias: bool = True, input_grid: Sequence[int] | None = None):
+        super().__init__(dim, num_heads, window, input_grid)
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
         self.add_qk_norm_and_proj(qk_norm)
@@ -44,7 +45,7 @@ class WindowCrossAttention(MultiHeadAttention):
         if context_mask is not None and tuple(context_mask.shape) != (b, num_text):
             raise ValueError(f"WindowCrossAttention: context_mask must have shape ({b}, {num_text}), "
                              f"got {tuple(context_mask.shape)}")
-        window = resolve_window(self.window, grid)
+        window = self.window_on(grid)
         check_window(tuple(grid), window, "WindowCrossAttention")
         if frame_text is not None and window[0] != 1:
             raise ValueError(f"WindowCrossAttention: image frames with their own text need windows of one frame "

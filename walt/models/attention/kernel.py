@@ -90,6 +90,30 @@ def resolve_window(window: WindowSpec, grid: Grid) -> tuple[int, int, int]:
     return tuple(g if w is None else min(w, g) for w, g in zip(window, grid))  # type: ignore[return-value]
 
 
+def stretch_window(window: WindowSpec, built: Grid, grid: Grid, where: str, prefix_time: bool = True
+                   ) -> tuple[int, int, int]:
+    """The concrete window on ``grid`` of an attention built for the token grid ``built`` (W.A.L.T App. A: windows
+    follow the grid, 1×16×16 on 16×16 → 1×16×28 on 16×28). Per axis of the built window ``w`` (``built`` size
+    ``o``, new size ``n``): the same size keeps ``w``; with ``prefix_time`` a time axis no longer than built keeps
+    ``w`` clamped to it (a shorter clip is a prefix of the frames, an image ``t = 1``); otherwise a whole-axis window
+    stays whole-axis, a one-token window stays one token, and any other scales to ``w·n/o``, which must be an
+    integer (a ValueError naming ``where`` otherwise). Run-time buckets use ``prefix_time=True``,
+    ``WALT.interpolate_pos_embed`` (checkpoint interpolation) ``prefix_time=False``."""
+    out = []
+    for axis, (w, o, n) in enumerate(zip(resolve_window(window, built), built, grid)):
+        if n == o or (axis == 0 and prefix_time and n < o):
+            out.append(min(w, n))
+        elif w in (o, 1):
+            out.append(n if w == o else 1)
+        elif (w * n) % o:
+            raise ValueError(f"{where}: window {tuple(window)} on the token grid {tuple(built)} cannot follow the "
+                             f"grid to {tuple(grid)} (axis {'thw'[axis]}: {w}·{n}/{o} is not an integer); use a "
+                             f"size whose ratio to {tuple(built)} keeps the windows whole")
+        else:
+            out.append(w * n // o)
+    return tuple(out)  # type: ignore[return-value]
+
+
 def window_split_heads(x: Tensor, grid_thw: tuple[int, int, int], window: tuple[int, int, int]) -> Tensor:
     """Per-head tokens ``(B, t*h*w, heads, d)`` → ``(B * num_windows, heads, wt*wh*ww, d)``, windows as in
     :func:`window_partition`, in one copy."""

@@ -73,7 +73,7 @@ class SpatioTemporalSplitHeadAttention(WindowSelfAttention):
     def __init__(self, dim: int, num_heads: int, spatial_heads: int | None = None, qk_norm: bool = False,
                  qkv_bias: bool = True, rel_pos_bias: bool = False, rope: bool = False,
                  input_grid: Sequence[int] | None = None):
-        super().__init__(dim, num_heads, (None, None, None), qk_norm, qkv_bias, rope=rope)
+        super().__init__(dim, num_heads, (None, None, None), qk_norm, qkv_bias, rope=rope, input_grid=input_grid)
         self.spatial_heads = num_heads // 2 if spatial_heads is None else spatial_heads
         if not 0 <= self.spatial_heads <= num_heads:
             raise ValueError(f"SpatioTemporalSplitHeadAttention: spatial_heads={spatial_heads} must be in "
@@ -84,7 +84,7 @@ class SpatioTemporalSplitHeadAttention(WindowSelfAttention):
                 raise ValueError("SpatioTemporalSplitHeadAttention: rel_pos_bias=True needs input_grid=(t, h, w) to "
                                  "size its spatial and temporal tables")
             self.rel_pos_parts = nn.ModuleList(
-                RelativePositionBias(resolve_window(window, Grid(*input_grid)), heads.stop - heads.start)
+                RelativePositionBias(resolve_window(window, self.input_grid), heads.stop - heads.start)
                 for window, heads in self._components())
 
     def _components(self) -> list[tuple[tuple, slice]]:
@@ -112,7 +112,7 @@ class SpatioTemporalSplitHeadAttention(WindowSelfAttention):
         outs = []
         for i, (part, heads) in enumerate(self._components()):
             window = resolve_window(part, grid)
-            bias = self.rel_pos_parts[i](window) if self.rel_pos_parts is not None else None
+            bias = self.bias_on(self.rel_pos_parts[i] if self.rel_pos_parts is not None else None, window, grid)
             if part == SPATIAL_WINDOW:  # RoPE is temporal: within one frame it would be the identity
                 qs, ks = self.q_norm(q[:, :, heads]), self.k_norm(k[:, :, heads])
                 outs.append(windowed_attention(qs, ks, v[:, :, heads], grid, window, bias=bias))

@@ -22,8 +22,8 @@ from typing import Sequence
 from torch import Tensor, nn
 
 from walt.models.attention.heads import MultiHeadAttention
-from walt.models.attention.kernel import (WindowSpec, check_window, fold_windows, resolve_window, window_merge,
-                                         windowed_attention, windows_are_runs)
+from walt.models.attention.kernel import (WindowSpec, check_window, fold_windows, resolve_window, stretch_window,
+                                         window_merge, windowed_attention, windows_are_runs)
 from walt.models.attention.needs import AttentionNeeds, has_spatial_extent
 from walt.models.embeddings.rel_pos_bias import RelativePositionBias
 from walt.models.embeddings.rope import TemporalRoPE
@@ -37,7 +37,7 @@ class WindowSelfAttention(MultiHeadAttention):
     def __init__(self, dim: int, num_heads: int, window: WindowSpec = (None, None, None), qk_norm: bool = True,
                  qkv_bias: bool = True, rel_pos_bias: bool = False, rope: bool = False,
                  input_grid: Sequence[int] | None = None):
-        super().__init__(dim, num_heads, window)
+        super().__init__(dim, num_heads, window, input_grid)
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.add_qk_norm_and_proj(qk_norm)
         self.rope = TemporalRoPE(self.head_dim) if rope and self.window[0] != 1 else None
@@ -46,7 +46,7 @@ class WindowSelfAttention(MultiHeadAttention):
             if input_grid is None and any(w is None for w in self.window):
                 raise ValueError(f"{type(self).__name__}: window {self.window} has whole-axis (None) entries; rel_pos_bias=True "
                                  f"needs input_grid=(t, h, w) to size its table")
-            table = self.window if input_grid is None else resolve_window(self.window, Grid(*input_grid))
+            table = self.window if input_grid is None else resolve_window(self.window, self.input_grid)
             self.rel_pos = RelativePositionBias(table, num_heads)
 
     def needs(self) -> AttentionNeeds:
@@ -64,28 +64,40 @@ class WindowSelfAttention(MultiHeadAttention):
 
     def forward(self, x: Tensor, grid: Grid, image_mask: Tensor | None = None) -> Tensor:
         """``x``: ``(B, N, D)`` tokens on ``grid``; ``image_mask``: optional ``(B, t)`` bool, True = image frame."""
-        window = resolve_window(self.window, grid)
+        window = self.window_on(grid)
         check_window(tuple(grid), window, type(self).__name__)
+        bias = self.bias_on(self.rel_pos, window, grid)  # the kernel casts it to q's dtype
         # RoPE angles follow the frame index, which folding restarts per window unless a window spans all frames.
         if windows_are_runs(grid, window) or (self.rope is not None and window[0] != grid.t):
-            return self.attend(x, grid, window, image_mask)
+            return self.attend(x, grid, window, image_mask, bias)
         # Windows that are not runs of tokens: partition the tokens once (D channels) before the projections, rather
         # than q, k, v (3D) after them and the heads (D) again; the linears commute with the partition.
         xw, window_grid, window_mask = fold_windows(x, grid, window, image_mask)
-        return window_merge(self.attend(xw, window_grid, window, window_mask), tuple(grid), window)
+        return window_merge(self.attend(xw, window_grid, window, window_mask, bias), tuple(grid), window)
 
-    def attend(self, x: Tensor, grid: Grid, window: tuple[int, int, int], image_mask: Tensor | None) -> Tensor:
-        """Projections and windowed attention on ``x`` ``(B, N, D)`` laid out on ``grid``."""
+    def attend(self, x: Tensor, grid: Grid, window: tuple[int, int, int], image_mask: Tensor | None,
+               bias: Tensor | None) -> Tensor:
+        """Projections and windowed attention on ``x`` ``(B, N, D)`` laid out on ``grid``, with the window's
+        relative position ``bias``."""
         b, n, _ = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).unbind(2)
         q, k = self.qk(q, k, grid)
-        bias = self.rel_pos(window) if self.rel_pos is not None else None  # the kernel casts it to q's dtype
         return self.proj(windowed_attention(q, k, v, grid, window, image_mask, bias))
+
+    def bias_on(self, table: RelativePositionBias | None, window: tuple[int, int, int], grid: Grid) -> Tensor | None:
+        """The relative position bias of ``window`` on ``grid`` from ``table``: on another grid than the built one
+        the table is resampled to the window it would have there, as :meth:`set_grid` resamples it (a shorter
+        clip reads a subset of the built table's offsets in time)."""
+        if table is None:
+            return None
+        if self.input_grid is None:
+            return table(window)
+        span = Grid(max(grid.t, self.input_grid.t), grid.h, grid.w)
+        return table(window, stretch_window(table.window, self.input_grid, span, type(self).__name__))
 
     def set_window(self, window: Sequence[int]) -> None:
         """Scale the window to the concrete ``window`` (aspect-ratio finetuning, W.A.L.T App. A), interpolating the
         relative bias table; whole-axis (``None``) entries stay whole-axis."""
-        window = tuple(int(w) for w in window)
-        self.window = tuple(None if old is None else new for old, new in zip(self.window, window))
+        super().set_window(window)
         if self.rel_pos is not None:
-            self.rel_pos.interpolate(window)
+            self.rel_pos.interpolate(tuple(int(w) for w in window))

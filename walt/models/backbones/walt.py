@@ -44,13 +44,11 @@ from typing import Sequence
 from torch import Tensor, nn
 
 from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS, POS_EMBEDS
-from walt.models.attention.kernel import resolve_window
 from walt.models.attention.needs import check_slots
 from walt.models.backbones.denoiser import LatentDenoiser, basic_init, resolve_preset
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.transformer_block import TransformerBlock
 from walt.models.conditioning.conditions import Conditions
-from walt.models.grid import Grid
 
 WALT_PRESETS: dict[str, dict] = {
     "WALT-L": dict(depth=24, dim=1024, num_heads=16, patch_size=1),
@@ -59,17 +57,6 @@ WALT_PRESETS: dict[str, dict] = {
     "WALT-SR-1.3B": dict(depth=40, dim=1408, num_heads=16, patch_size=2),
     "WALT-SR-419M": dict(depth=24, dim=1024, num_heads=16, patch_size=2),
 }
-
-
-def _scaled_window(window: Sequence[int], old: Grid, new: Grid, where: str) -> tuple[int, int, int]:
-    """Scale a concrete window with the grid (App. A: 1×16×16 on 16×16 → 1×16×28 on 16×28)."""
-    out = []
-    for w, o, n in zip(window, old, new):
-        if (w * n) % o:
-            raise ValueError(f"{where}: window {tuple(window)} cannot be scaled from token grid {tuple(old)} to "
-                             f"{tuple(new)} (axis {o} → {n} needs an integer window)")
-        out.append(w * n // o)
-    return tuple(out)  # type: ignore[return-value]
 
 
 @BACKBONES.register_module()
@@ -177,7 +164,7 @@ class WALT(LatentDenoiser):
                              f"patch size {p}")
         grid = self.patch_embed.grid(t, h, w)
         for name, module in self._windowed_modules():
-            window = resolve_window(module.window, grid)
+            window = module.window_on(grid)
             if any(g % wi for g, wi in zip(grid, window)):
                 expected = tuple(wi * s for wi, s in zip(window, (1, p, p)))
                 raise ValueError(f"WALT: latent shape {tuple(x.shape)} gives token grid (t, h, w)={tuple(grid)}, "
@@ -221,10 +208,6 @@ class WALT(LatentDenoiser):
         every window with the grid and interpolating the absolute and relative position embeddings."""
         new_grid = self.patch_embed.grid(*input_size)
         for name, module in self._windowed_modules():
-            window = _scaled_window(resolve_window(module.window, self.input_grid), self.input_grid, new_grid, name)
-            if hasattr(module, "set_window"):
-                module.set_window(window)
-            else:
-                module.window = window
+            module.set_grid(new_grid, name)
         self.pos_embed.interpolate(new_grid)
         self.input_size, self.input_grid = tuple(int(s) for s in input_size), new_grid

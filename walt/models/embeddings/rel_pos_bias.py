@@ -4,7 +4,9 @@ A learned table holds one scalar per head for every 3-D offset ``(Δt, Δh, Δw)
 ``(2wt-1)(2wh-1)(2ww-1)`` rows; the bias between tokens ``i`` and ``j`` of a window is the row of their offset.
 It plugs into :class:`~walt.models.attention.window.WindowSelfAttention` through its ``.rel_pos`` hook. A window
 smaller than the table's (an image, ``t = 1``, passing a spatiotemporal layer) uses the subset of offsets it has;
-for a larger one (aspect-ratio finetuning, App. A) call :meth:`RelativePositionBias.interpolate` first.
+for a window on another grid, the table is resampled to that grid's window: once and for good by
+:meth:`RelativePositionBias.interpolate` (aspect-ratio finetuning, App. A), or on the fly, differentiably, by
+``forward(window, table_window)`` (run-time shape buckets); both give the same numbers.
 """
 from __future__ import annotations
 
@@ -39,31 +41,39 @@ class RelativePositionBias(nn.Module):
         nn.init.trunc_normal_(self.table, std=init_std)
         self._index: dict[tuple, Tensor] = {}  # (window, device) → flat table index (L·L,), built once
 
-    def _flat_index(self, window: tuple[int, int, int]) -> Tensor:
-        key = (window, self.table.device)
+    def _flat_index(self, window: tuple[int, int, int], table_window: tuple[int, int, int]) -> Tensor:
+        key = (window, table_window, self.table.device)
         if key not in self._index:
             # Offset 0 of an axis sits at index (table_w - 1); a smaller window reads the central rows of the table.
-            off = relative_offsets(window) + torch.tensor(self.window) - 1
-            sizes = [2 * w - 1 for w in self.window]
+            off = relative_offsets(window) + torch.tensor(table_window) - 1
+            sizes = [2 * w - 1 for w in table_window]
             flat = (off[..., 0] * sizes[1] + off[..., 1]) * sizes[2] + off[..., 2]
             self._index[key] = flat.flatten().to(self.table.device)
         return self._index[key]
 
-    def forward(self, window: Sequence[int]) -> Tensor:
+    def forward(self, window: Sequence[int], table_window: Sequence[int] | None = None) -> Tensor:
+        """The bias of a concrete ``window``, read from the table resampled to ``table_window`` (default: the
+        table's own window; the resampling is :meth:`interpolate`'s, differentiable, for run-time shape buckets)."""
         window = tuple(window)
-        if any(w > tw for w, tw in zip(window, self.window)):
+        table_window = self.window if table_window is None else tuple(int(w) for w in table_window)
+        if any(w > tw for w, tw in zip(window, table_window)):
             raise ValueError(f"RelativePositionBias: window {window} is larger than the table's window "
-                             f"{self.window}; call interpolate({window}) first (aspect-ratio finetuning)")
+                             f"{table_window}; call interpolate({window}) first (aspect-ratio finetuning)")
+        table = self.table if table_window == self.window else resample_table(self.table, table_window)
         length = window[0] * window[1] * window[2]
-        return self.table.flatten(1)[:, self._flat_index(window)].view(self.num_heads, length, length)
+        return table.flatten(1)[:, self._flat_index(window, table_window)].view(self.num_heads, length, length)
 
     @torch.no_grad()
     def interpolate(self, window: Sequence[int]) -> None:
-        """Resize the table to a new window by trilinear interpolation over offsets (align_corners: the extreme
-        offsets map onto each other; the same window is the identity) — W.A.L.T App. A aspect-ratio finetuning."""
+        """Resize the table to a new window (:func:`resample_table`) — W.A.L.T App. A aspect-ratio finetuning."""
         window = tuple(int(w) for w in window)
-        size = tuple(2 * w - 1 for w in window)
-        table = F.interpolate(self.table.data[None], size=size, mode="trilinear", align_corners=True)[0]
-        self.table = nn.Parameter(table.contiguous())
+        self.table = nn.Parameter(resample_table(self.table.data, window).contiguous())
         self.window = window
         self._index.clear()
+
+
+def resample_table(table: Tensor, window: Sequence[int]) -> Tensor:
+    """A ``(heads, 2wt-1, 2wh-1, 2ww-1)`` bias table resized to ``window`` by trilinear interpolation over offsets
+    (align_corners: the extreme offsets map onto each other; the same window is the identity)."""
+    size = tuple(2 * int(w) - 1 for w in window)
+    return F.interpolate(table[None], size=size, mode="trilinear", align_corners=True)[0]
