@@ -6,6 +6,7 @@ import torch
 
 from registry import BACKBONES, MODELS
 from tool_loader import load_tool
+from walt.models.conditioning.conditions import Conditions
 
 WALT_TINY = dict(type="WALT", preset=None, in_channels=3, input_size=(3, 8, 8), depth=2, dim=32, num_heads=4,
                  patch_size=1, spatial_window=(1, 8, 8), spatiotemporal_window=(3, 4, 4), text_dim=6)
@@ -29,15 +30,15 @@ def test_walt_on_another_grid_equals_the_interpolate_checkpoint_model(grid):
     x, t = torch.randn(2, 3, *grid), torch.tensor([5, 900])
     text, mask = torch.randn(2, 4, 6), torch.tensor([[True] * 4, [True, True, False, False]])
     with torch.no_grad():
-        out = model(x, t, text=text, text_mask=mask)
-        expected = reference(x, t, text=text, text_mask=mask)
+        out = model(x, t, Conditions(text=text, text_mask=mask))
+        expected = reference(x, t, Conditions(text=text, text_mask=mask))
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     assert tuple(model.pos_embed.spatial.shape) == (8, 8, 32)  # the built tables stay; they are resampled per call
 
 
 def test_resampled_tables_get_the_gradient_of_a_bucket_step():
     model = _perturbed(BACKBONES.build(WALT_TINY))
-    out = model(torch.randn(1, 3, 3, 8, 12), torch.tensor([3]), text=torch.randn(1, 2, 6))
+    out = model(torch.randn(1, 3, 3, 8, 12), torch.tensor([3]), Conditions(text=torch.randn(1, 2, 6)))
     out.square().mean().backward()
     assert model.pos_embed.spatial.grad.abs().sum() > 0 and model.blocks[1].attn.rel_pos.table.grad.abs().sum() > 0
 
