@@ -112,7 +112,7 @@ class SpatioTemporalSplitHeadAttention(WindowSelfAttention):
         outs = []
         for i, (part, heads) in enumerate(self._components()):
             window = resolve_window(part, grid)
-            bias = self.rel_pos_parts[i](window) if self.rel_pos_parts is not None else None
+            bias = self.rel_pos_parts[i](window, image_mask) if self.rel_pos_parts is not None else None
             if part == SPATIAL_WINDOW:  # RoPE is temporal: within one frame it would be the identity
                 qs, ks = self.q_norm(q[:, :, heads]), self.k_norm(k[:, :, heads])
                 outs.append(windowed_attention(qs, ks, v[:, :, heads], grid, window, bias=bias))

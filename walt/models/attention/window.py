@@ -51,11 +51,11 @@ class WindowSelfAttention(MultiHeadAttention):
 
     def needs(self) -> AttentionNeeds:
         """Its window; the per-frame grid where the window or the bias table has a spatial extent; RoPE; image frames
-        pass through the identity mask of the kernel."""
+        attend within their own frame (the kernel's image-frame mask)."""
         table = self.rel_pos.window if self.rel_pos is not None else (1, 1, 1)
         return AttentionNeeds(windows=(self.window,),
                               frame_layout=has_spatial_extent(self.window) or has_spatial_extent(table),
-                              temporal_rope=self.rope is not None, image_frames="identity")
+                              temporal_rope=self.rope is not None, image_frames="own_frame")
 
     def qk(self, q: Tensor, k: Tensor, grid: Grid) -> tuple[Tensor, Tensor]:
         """qk-norm and RoPE on ``(B, N, heads, d)`` queries and keys."""
@@ -79,7 +79,7 @@ class WindowSelfAttention(MultiHeadAttention):
         b, n, _ = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).unbind(2)
         q, k = self.qk(q, k, grid)
-        bias = self.rel_pos(window) if self.rel_pos is not None else None  # the kernel casts it to q's dtype
+        bias = self.rel_pos(window, image_mask) if self.rel_pos is not None else None  # cast to q's dtype later
         return self.proj(windowed_attention(q, k, v, grid, window, image_mask, bias))
 
     def set_window(self, window: Sequence[int]) -> None:

@@ -4,7 +4,10 @@ A learned table holds one scalar per head for every 3-D offset ``(Δt, Δh, Δw)
 ``(2wt-1)(2wh-1)(2ww-1)`` rows; the bias between tokens ``i`` and ``j`` of a window is the row of their offset.
 It plugs into :class:`~walt.models.attention.window.WindowSelfAttention` through its ``.rel_pos`` hook. A window
 smaller than the table's (an image, ``t = 1``, passing a spatiotemporal layer) uses the subset of offsets it has;
-for a larger one (aspect-ratio finetuning, App. A) call :meth:`RelativePositionBias.interpolate` first.
+for a larger one (aspect-ratio finetuning, App. A) call :meth:`RelativePositionBias.interpolate` first. A window that
+spans more frames than the table only because image frames of joint training were appended (LAVITA+IMG: 16 video +
+8 image frames under a whole-time window) needs no more rows: image frames never attend across frames, so the table
+must cover the offsets between video frames only, which is checked; the rows of the other pairs are masked out.
 """
 from __future__ import annotations
 
@@ -20,6 +23,17 @@ def relative_offsets(window: Sequence[int]) -> Tensor:
     (tokens in (t, h, w) row-major order)."""
     coords = torch.stack(torch.meshgrid(*[torch.arange(n) for n in window], indexing="ij")).flatten(1)  # (3, L)
     return (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
+
+
+def video_span(image_mask: Tensor | None, frames: int) -> int:
+    """The most frames any row of ``image_mask`` ``(B', frames)`` spans from its first to its last video frame
+    (``frames`` without a mask)."""
+    if image_mask is None:
+        return frames
+    index = torch.arange(frames, device=image_mask.device)
+    first = torch.where(image_mask, frames, index).amin(1)
+    last = torch.where(image_mask, -1, index).amax(1)
+    return int((last - first + 1).clamp(min=0).max())
 
 
 class RelativePositionBias(nn.Module):
@@ -45,15 +59,25 @@ class RelativePositionBias(nn.Module):
             # Offset 0 of an axis sits at index (table_w - 1); a smaller window reads the central rows of the table.
             off = relative_offsets(window) + torch.tensor(self.window) - 1
             sizes = [2 * w - 1 for w in self.window]
+            off[..., 0].clamp_(0, sizes[0] - 1)  # Δt beyond the table: pairs with an image frame, masked (forward)
             flat = (off[..., 0] * sizes[1] + off[..., 1]) * sizes[2] + off[..., 2]
             self._index[key] = flat.flatten().to(self.table.device)
         return self._index[key]
 
-    def forward(self, window: Sequence[int]) -> Tensor:
+    def forward(self, window: Sequence[int], image_mask: Tensor | None = None) -> Tensor:
+        """The bias for ``window``; ``image_mask`` ``(B', wt)`` (True = image frame) of the windows lets the window
+        span more frames than the table when its video frames are no further apart than the table's."""
         window = tuple(window)
-        if any(w > tw for w, tw in zip(window, self.window)):
+        if any(w > tw for w, tw in zip(window[1:], self.window[1:])):
             raise ValueError(f"RelativePositionBias: window {window} is larger than the table's window "
                              f"{self.window}; call interpolate({window}) first (aspect-ratio finetuning)")
+        if window[0] > self.window[0]:
+            span = video_span(image_mask, window[0])
+            if span > self.window[0]:
+                raise ValueError(f"RelativePositionBias: a window of {window[0]} frames holds video frames {span} "
+                                 f"frames apart, but the table was sized for windows of {self.window[0]} frames "
+                                 f"(window {self.window}, the token grid the model was built for); build the model "
+                                 f"for {span} frames (input_size / video_size)")
         length = window[0] * window[1] * window[2]
         return self.table.flatten(1)[:, self._flat_index(window)].view(self.num_heads, length, length)
 
