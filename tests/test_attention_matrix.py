@@ -155,9 +155,9 @@ class _LeaksImages(WindowSelfAttention):
 LAVITA = dict(TINY, type="LAVITA", variant=2)
 REFUSED = {
     "space slot": (dict(WALT, spatiotemporal_window=(2, 2, 2), spatial_attention=dict(type="TemporalAttention")),
-                   r"WALT layer 0 \(spatial_attention\): TemporalAttention mixes no tokens within a frame .*\\(W.A.L.T §4.2"),
+                   r"WALT layer 0 \(spatial_attention\): TemporalAttention mixes no tokens within a frame .*\(W.A.L.T §4.2"),
     "time slot": (dict(LAVITA, temporal_attention=dict(type="SpatialAttention")),
-                  r"LAVITA block 1 \(temporal_attention\): SpatialAttention mixes no frames .*\\(LAVITA §3.2"),
+                  r"LAVITA block 1 \(temporal_attention\): SpatialAttention mixes no frames .*\(LAVITA §3.2"),
     "variant 4 slot": (dict(LAVITA, variant=4, spatiotemporal_attention=dict(type="SpatioTemporalSplitHeadAttention",
                                                                            spatial_heads=2)),
                        r"LAVITA block 0 \(spatiotemporal_attention\): SpatioTemporalSplitHeadAttention mixes no frames"),
