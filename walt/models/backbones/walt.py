@@ -138,7 +138,7 @@ class WALT(LatentDenoiser):
 
         # --- transformer layers: 2i spatial window, 2i+1 spatiotemporal window ------------------------------
         self.conditioning = CONDITIONINGS.build(
-            conditioning or dict(type="AdaLNLoRA", rank=2, lora_every_layer=True),
+            conditioning or dict(type="AdaLNLoRA"),  # r = 2 on every layer: the class defaults
             default_args=dict(dim=self.dim, num_layers=self.depth))
         shared = dict(qk_norm=qk_norm, rel_pos_bias=rel_pos_bias, input_grid=tuple(self.input_grid))
         attentions = [dict(spatial_attention or dict(type="SpatialWindowAttention")),
