@@ -33,14 +33,14 @@ def test_compiled_blocks_compile_and_give_the_eager_outputs_and_gradients(name):
     image_mask = torch.tensor([[False, False, True, True], [False] * 4])
     torch._dynamo.reset()
     counters.clear()
-    with torch.no_grad():
-        for mask in (None, image_mask):
-            torch.testing.assert_close(_call(compiled, x, t, y, mask), _call(eager, x, t, y, mask),
-                                       rtol=1e-5, atol=1e-5)
+    # one training-mode call each (compiling is slow on a shared CPU): a sample with image frames and one without
+    out = _call(compiled, x, t, y, image_mask)
+    want = _call(eager, x, t, y, image_mask)
+    torch.testing.assert_close(out, want, rtol=1e-5, atol=1e-5)
     assert counters["stats"]["unique_graphs"] >= 1 and counters["frames"]["ok"] >= 1, dict(counters["frames"])
-    for model in (eager, compiled):
-        _call(model, x, t, y, image_mask).square().mean().backward()
-    assert counters["aot_autograd"]["total"] >= 1  # the backward is compiled too
+    out.square().mean().backward()
+    want.square().mean().backward()
+    assert counters["aot_autograd"]["total"] >= 1  # forward and backward went through AOT autograd
     for (key, p), q in zip(eager.named_parameters(), compiled.parameters()):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=key)
 
