@@ -30,7 +30,8 @@ TINY = dict(in_channels=4, input_size=(T, HW, HW), preset=None, depth=2, dim=16,
 WALT = dict(TINY, type="WALT")
 WALT_WINDOWS = dict(spatial_attention=("spatial_window", (1, HW, HW)),  # the SW window is the whole frame
                     spatiotemporal_attention=("spatiotemporal_window", (2, 2, 2)))
-LAVITA_WINDOWS = {"SpatialWindowAttention": (1, HW, HW), "SpatiotemporalWindowAttention": (2, HW, HW)}  # LAVITA offers none
+# LAVITA offers no window: the W.A.L.T window attentions in its slots state their own
+LAVITA_WINDOWS = {"SpatialWindowAttention": (1, HW, HW), "SpatiotemporalWindowAttention": (2, HW, HW)}
 # (backbone, slot key, LAVITA variant whose blocks hold that slot)
 SLOTS = [("WALT", "spatial_attention", None), ("WALT", "spatiotemporal_attention", None),
          ("LAVITA", "spatial_attention", 2), ("LAVITA", "temporal_attention", 2),
@@ -155,12 +156,14 @@ class _LeaksImages(WindowSelfAttention):
 LAVITA = dict(TINY, type="LAVITA", variant=2)
 REFUSED = {
     "space slot": (dict(WALT, spatiotemporal_window=(2, 2, 2), spatial_attention=dict(type="TemporalAttention")),
-                   r"WALT layer 0 \(spatial_attention\): TemporalAttention mixes no tokens within a frame .*\(W.A.L.T §4.2"),
+                   r"WALT layer 0 \(spatial_attention\): TemporalAttention mixes no tokens within a frame "
+                   r".*\(W.A.L.T §4.2"),
     "time slot": (dict(LAVITA, temporal_attention=dict(type="SpatialAttention")),
                   r"LAVITA block 1 \(temporal_attention\): SpatialAttention mixes no frames .*\(LAVITA §3.2"),
     "variant 4 slot": (dict(LAVITA, variant=4, spatiotemporal_attention=dict(type="SpatioTemporalSplitHeadAttention",
                                                                            spatial_heads=2)),
-                       r"LAVITA block 0 \(spatiotemporal_attention\): SpatioTemporalSplitHeadAttention mixes no frames"),
+                       r"LAVITA block 0 \(spatiotemporal_attention\): SpatioTemporalSplitHeadAttention mixes no "
+                       r"frames"),
     "one place per window": (dict(WALT, spatiotemporal_attention=dict(type="SpatiotemporalWindowAttention",
                                                                       window=(2, 2, 2))),
                              r"WALT spatiotemporal_attention.window=\(2, 2, 2\): the window of this slot is "
@@ -275,3 +278,21 @@ def test_train_and_flops_refuse_with_one_error_line(case, tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and start in lines[0], lines
+
+
+def test_relative_bias_sized_for_the_video_serves_appended_image_frames():
+    """LAVITA+IMG with W.A.L.T windows: a model built for 4 latent frames whose temporal slot holds a whole-time STW
+    window with a relative position bias runs on 4 video + 2 appended image frames (its table covers every pair of
+    frames that may attend to each other), its video frames as the clip alone; 6 video frames name the sizes."""
+    stw = dict(type="SpatiotemporalWindowAttention", window=(None, 2, 2))
+    model = _randomize(BACKBONES.build(dict(LAVITA, input_size=(4, HW, HW), temporal_attention=stw)))
+    assert model.blocks["1"].attn.rel_pos.window == (4, 2, 2)
+    gen = torch.Generator().manual_seed(3)
+    x, t, y = torch.randn(2, 4, T, HW, HW, generator=gen), torch.tensor([5, 700]), torch.tensor([0, 1])
+    with torch.no_grad():
+        joint = model(x, t, y=y, image_mask=IMAGE_MASK[:1].expand(2, T))
+        alone = model(x[:, :, :4], t, y=y)
+        torch.testing.assert_close(joint[:, :, :4], alone, rtol=1e-5, atol=1e-5)
+        with pytest.raises(ValueError, match=r"holds video frames 6 frames apart, but the table was sized for "
+                                             r"windows of 4 frames"):
+            model(x, t, y=y)

@@ -102,7 +102,8 @@ def test_config_override_switches_windows_and_full_attention():
     assert model.blocks[1].attn.window == (5, 16, 16)
     assert tuple(model.blocks[1].attn.rel_pos.table.shape) == (16, 9, 31, 31)
     cfg.merge_from_dict({"model.backbone.spatiotemporal_attention.type": "FullAttention"})
-    with pytest.raises(AttentionSlotError, match=r"spatiotemporal_window=\(5, 16, 16\): FullAttention .* takes no window"):
+    stated = r"spatiotemporal_window=\(5, 16, 16\): FullAttention .* takes no window"
+    with pytest.raises(AttentionSlotError, match=stated):
         BACKBONES.build(cfg.model.backbone)  # the stated window would be dropped silently
     cfg.merge_from_dict({"model.backbone.spatiotemporal_window": None})
     with torch.device("meta"):

@@ -43,7 +43,8 @@ Before these, an attention's own constructor refuses a window it cannot be (``Sp
 5×8×8 window of a W.A.L.T spatiotemporal layer). Merely unusual, and allowed: time mixing in a "space" slot
 (``FullAttention`` in W.A.L.T's SW layers; image frames still attend within their own frame as above, and LAVITA adds
 its absolute temporal table before the first block that mixes time), space mixing in a "time" slot (W.A.L.T's STW
-windows do both), or a window that covers the whole grid. docs/experiments.md ("Cross-paper ablations") has the same rules as a table.
+windows do both), or a window that covers the whole grid. docs/experiments.md ("Cross-paper ablations") has the same
+rules as a table.
 """
 from __future__ import annotations
 

@@ -49,7 +49,8 @@ from torch import Tensor, nn
 
 from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS, POS_EMBEDS
 from walt.models.attention.kernel import resolve_window
-from walt.models.attention.needs import SPACE, TIME, AttentionSlotError, SlotJob, attention_takes, check_slots, type_name
+from walt.models.attention.needs import (SPACE, TIME, AttentionSlotError, SlotJob, attention_takes, check_slots,
+                                         type_name)
 from walt.models.backbones.denoiser import LatentDenoiser, resolve_preset
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.transformer_block import TransformerBlock
