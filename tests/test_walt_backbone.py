@@ -192,3 +192,8 @@ def test_conditioning_class_defaults_are_what_the_paper_configs_state(base):
     from_config = BACKBONES.build(dict(small, conditioning=dict(cfg.conditioning))).conditioning
     assert type(by_default) is type(from_config)
     assert [p.shape for p in by_default.parameters()] == [p.shape for p in from_config.parameters()]
+
+
+def test_cross_attention_without_text_is_refused_naming_the_key():
+    with pytest.raises(ValueError, match="WALT: cross_attention attends to text tokens, but the model has no text width"):
+        BACKBONES.build(dict(TINY, cross_attention=dict(type="WindowCrossAttention")))

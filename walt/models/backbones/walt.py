@@ -120,6 +120,9 @@ class WALT(LatentDenoiser):
                          text_dim=text_dim, text_pooled=text_pooled, self_condition=self_condition,
                          frame_prediction=frame_prediction, super_resolution=super_resolution, learn_sigma=learn_sigma,
                          grad_checkpointing=grad_checkpointing)
+        if cross_attention is not None and not text_dim:  # would be dropped silently
+            raise ValueError("WALT: cross_attention attends to text tokens, but the model has no text width (text_dim, "
+                             "derived from the model's text encoder); remove cross_attention or add a text encoder")
         if cross_attention_window not in ("spatial", "block"):
             raise ValueError(f"WALT: cross_attention_window must be 'spatial' (joint image-video training) or "
                              f"'block' (the block's own SW/STW window), got {cross_attention_window!r}")
