@@ -73,7 +73,7 @@ SLOTS = {"spatial_attention": ("spatial_window", (1, 16, 16),
                                                        "relationships among video latent frames"))}
 
 
-def _slot_window(slot: str, attention: dict, window: Sequence[int | None] | None) -> tuple | None:
+def _slot_window(slot: str, attention: dict, window: Sequence[int | None] | None) -> tuple:
     """The window the backbone offers to the attention of ``slot``: ``model.backbone.<slot window key>`` is its one
     place (``None``: the paper's); a stated window must be taken by the attention."""
     key, default, _ = SLOTS[slot]
