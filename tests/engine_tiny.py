@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from registry import DATASETS, MODELS
+from registry import DATASETS, MODELS, OPTIMIZERS
 
 SHAPE = (3, 2, 4, 4)  # (C, T, H, W)
 
@@ -51,6 +51,20 @@ class EngineTinyMLP(nn.Module):
         dim = int(torch.tensor(SHAPE).prod())
         z = torch.randn(num, dim, generator=generator)
         return torch.tanh(self.mlp(z)).view(num, *SHAPE)
+
+
+@OPTIMIZERS.register_module(force=True)
+class EngineTinySGD(torch.optim.SGD):
+    """Test optimizer: plain SGD, whose update is ``lr × gradient``, so a wrong gradient scale (a missing
+    ``1/accumulation``, gradients summed over ranks instead of averaged) changes the weights; AdamW's update does not
+    depend on the gradient's scale."""
+
+    def __init__(self, params, lr: float = 0.5):
+        super().__init__(params, lr=lr)
+
+
+# the optimizer entry of a config that trains with EngineTinySGD (replacing the AdamW of the schedule base)
+SGD = dict(_delete_=True, type="EngineTinySGD", lr=0.5)
 
 
 @DATASETS.register_module(force=True)

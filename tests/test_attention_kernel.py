@@ -2,13 +2,13 @@
 
 Both compute ``softmax(Q Kᵀ / √d + B) V``; the checks compare the output and the gradients of q, k, v and the bias
 (a per-head ``(heads, L, L)`` table broadcast over the batch, as W.A.L.T's relative position bias is), in fp32 to
-1e-5 and in bf16 to the bf16 tolerance stated below, including ``-inf`` entries of W.A.L.T's image identity mask.
+1e-5 and in bf16 to the bf16 tolerance stated below, including ``-inf`` entries of the image-frame mask.
 """
 import pytest
 import torch
 import torch.nn.functional as F
 
-from walt.models.attention.kernel import attention, image_identity_mask, math_attention
+from walt.models.attention.kernel import attention, image_frame_mask, math_attention
 from walt.models.grid import Grid
 
 # bf16 keeps 8 significant bits (relative rounding 2^-8 ≈ 4e-3); outputs and gradients here are O(1) sums of a few
@@ -50,18 +50,22 @@ def test_fp32_matches_sdpa():
     _assert_close(_run(math_attention, q, k, v, bias, dout=dout), _run(_sdpa, q, k, v, bias, dout=dout), FP32_TOL)
 
 
-def test_fp32_identity_mask_matches_sdpa_without_nan():
-    """W.A.L.T's image identity mask (image tokens attend only to themselves) combined with the learned bias."""
+def test_fp32_image_frame_mask_matches_sdpa_without_nan():
+    """The image-frame mask (image tokens attend within their own frame of the window, video tokens to video tokens)
+    combined with the learned bias."""
     grid, window = Grid(4, 2, 2), (4, 2, 2)
     image_mask = torch.tensor([[True, False, False, False], [True, True, True, True]])
-    allowed = image_identity_mask(image_mask, grid, window)  # (2, 1, 16, 16)
+    allowed = image_frame_mask(image_mask, grid, window)  # (2, 1, 16, 16)
     assert not allowed.all()
     q, k, v, bias = _inputs(2, 2, grid.numel, 8)
     dout = torch.randn(2, 2, grid.numel, 8)
     got = _run(math_attention, q, k, v, bias, allowed, dout)
     _assert_close(got, _run(_sdpa, q, k, v, bias, allowed, dout), FP32_TOL)
-    # an all-image sample: each token's output is its own value vector, and no gradient reaches masked bias entries
-    torch.testing.assert_close(got[0][1], v[1].detach(), **FP32_TOL)
+    # the mask written out: frame 0 an image, frames 1-3 video; an all-image sample attends frame by frame
+    ones = [torch.ones(n, n, dtype=torch.bool) for n in (4, 12)]
+    assert torch.equal(allowed[0, 0], torch.block_diag(*ones))
+    assert torch.equal(allowed[1, 0], torch.block_diag(*[ones[0]] * 4))
+    # no gradient reaches masked bias entries
     blocked_everywhere = ~allowed.any(0)[0]  # (L, L): blocked in both samples
     assert blocked_everywhere.any() and (got[4][:, blocked_everywhere] == 0).all()
 
@@ -69,7 +73,7 @@ def test_fp32_identity_mask_matches_sdpa_without_nan():
 @pytest.mark.parametrize("masked", [False, True])
 def test_bf16_matches_sdpa(masked):
     grid, window = Grid(4, 2, 2), (4, 2, 2)
-    allowed = image_identity_mask(torch.tensor([[True, False, False, False], [False] * 4]), grid, window)
+    allowed = image_frame_mask(torch.tensor([[True, False, False, False], [False] * 4]), grid, window)
     q, k, v, bias = _inputs(2, 2, grid.numel, 8, torch.bfloat16)
     mask = allowed if masked else None
     _assert_close(_run(math_attention, q, k, v, bias, mask), _run(_sdpa, q, k, v, bias, mask), BF16_TOL)
@@ -121,7 +125,7 @@ def test_window_split_and_merge_heads():
 
 def test_windowed_attention_equals_dense_masked_attention():
     """``windowed_attention`` on a grid equals one dense attention over all tokens whose mask allows exactly the
-    pairs in the same window (and, with images, W.A.L.T's identity mask)."""
+    pairs in the same window (and, with images, only pairs of one frame for an image token)."""
     from walt.models.attention.kernel import windowed_attention
 
     grid, window, heads, d = Grid(4, 4, 6), (2, 2, 3), 2, 4
@@ -131,8 +135,8 @@ def test_windowed_attention_equals_dense_masked_attention():
     cell = ((t // 2) * 100 + (h // 2) * 10 + w // 3).flatten()
     same = cell[:, None] == cell[None]
     img = grid.token_mask(image_mask)  # (2, N)
-    eye = torch.eye(grid.numel, dtype=torch.bool)
-    allowed = same & ((~img[:, :, None] & ~img[:, None, :]) | eye)  # (2, N, N)
+    same_frame = t.flatten()[:, None] == t.flatten()[None]
+    allowed = same & ((~img[:, :, None] & ~img[:, None, :]) | same_frame)  # (2, N, N)
     dense = F.scaled_dot_product_attention(*(x.transpose(1, 2) for x in (q, k, v)), attn_mask=allowed[:, None])
     got = windowed_attention(q, k, v, grid, window, image_mask)
     torch.testing.assert_close(got, dense.transpose(1, 2).reshape(2, grid.numel, heads * d), **FP32_TOL)

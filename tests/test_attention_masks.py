@@ -3,8 +3,8 @@ stands for, written out here from the papers (so the slot matrix of test_attenti
 mask). All options on: qk-norm, relative position bias, temporal RoPE, a joint batch with image frames.
 
 * W.A.L.T §4.2: SW = same frame and same ``h' × w'`` block; STW = same ``t' × h' × w'`` block; full = everything;
-  wherever a window spans frames an image token attends only to itself (identity mask) and video tokens only to
-  video tokens.
+  wherever a window spans frames an image token attends only to the tokens of its own frame (the identity mask
+  applied across frames) and video tokens only to video tokens.
 * LAVITA §3.2/§3.6: spatial = same frame; temporal = same position, video frames only, and image tokens get no
   output; variant 4 = the first half of the heads spatial, the second half temporal (image tokens get no temporal
   heads), one output projection.
@@ -58,9 +58,10 @@ def _dense_reference(attn, x, groups, image_mask):
     for heads, window, table_name, no_output_on_images in groups:
         block = coords // torch.tensor(window)
         allowed = (block[:, None] == block[None]).all(-1).expand(b, n, n)
-        if window[0] > 1:  # spans frames: images keep to themselves
+        if window[0] > 1:  # spans frames: images keep to their own frame
             video = ~image
-            allowed = allowed & ((video[:, :, None] & video[:, None]) | torch.eye(n, dtype=torch.bool))
+            same_frame = frames[:, None] == frames[None]
+            allowed = allowed & ((video[:, :, None] & video[:, None]) | same_frame)
         table = attn.get_submodule(table_name)
         size = torch.tensor(table.window)
         offset = (coords[:, None] - coords[None] + size - 1).clamp(min=0).minimum(2 * size - 2)  # outside: masked

@@ -66,14 +66,15 @@ def test_export_gives_back_the_diffusers_dit_keys_values_and_config(reference):
 
 
 def test_dit_initialization_copies_exactly_the_documented_tensors(reference):
-    """LAVITA §3.6: spatial block i ← DiT block i, temporal blocks fresh, patch/timestep/output layers copied, DiT's
-    position table added to every frame, the label embedding dropped (unconditional) or zeroed (other classes)."""
+    """LAVITA §3.6 with dit_init='spatial_only': spatial block i ← DiT block i, temporal blocks fresh, patch/timestep/
+    output layers copied, DiT's position table added to every frame, the label embedding dropped (unconditional) or
+    zeroed (other classes)."""
     ref, _ = reference
     dit = dit_diffusers_to_dit(ref.state_dict())
     torch.manual_seed(1)
     model = LAVITA(**VIDEO)
     fresh = {k: v.clone() for k, v in model.state_dict().items()}
-    report = load_public(model, ref.state_dict(), "dit_diffusers", strict=False)
+    report = load_public(model, ref.state_dict(), "dit_diffusers", strict=False, dit_init="spatial_only")
     sd = model.state_dict()
     for key in ("patch_embed.proj.weight", "t_embedder.mlp.0.weight", "t_embedder.mlp.2.bias",
                 "final_layer.linear.weight", "final_layer.adaLN_modulation.1.weight"):
@@ -97,12 +98,25 @@ def test_dit_initialization_copies_exactly_the_documented_tensors(reference):
     assert any("initialized with zeros (§3.6)" in note for note in report.notes)
 
 
-def test_temporal_blocks_from_dit_as_the_public_latte_code_loads_them(reference):
+def test_latte_default_gives_temporal_block_j_dit_block_2j_plus_1(reference):
+    """The default, as Latte's train.py loads DiT by key name: spatial block j (index 2j) equals DiT block 2j and
+    temporal block j (index 2j + 1) equals DiT block 2j + 1, tensor by tensor (adaLN rows included)."""
     ref, _ = reference
     dit = dit_diffusers_to_dit(ref.state_dict())
     model = LAVITA(**VIDEO)
-    report = load_public(model, dit, "dit", strict=False, temporal_from_dit=True)
-    assert not report.fresh and torch.equal(model.blocks["3"].mlp.fc1.weight, dit["blocks.3.mlp.fc1.weight"])
+    report = load_public(model, dit, "dit", strict=False)
+    assert not report.fresh
+    sd = model.state_dict()
+    for j in range(2):
+        for kind, index in (("spatial", 2 * j), ("temporal", 2 * j + 1)):
+            assert model.kinds[str(index)] == kind
+            block = {k[len(f"blocks.{index}."):]: v for k, v in dit.items() if k.startswith(f"blocks.{index}.")}
+            assert len(block) == 10  # qkv, proj, fc1, fc2 (weight + bias) and the adaLN regression
+            for name, value in block.items():
+                if name.startswith("adaLN_modulation.1."):
+                    assert torch.equal(sd[f"conditioning.{name.split('.')[-1]}"][index], value), (kind, j, name)
+                else:
+                    assert torch.equal(sd[f"blocks.{index}.{name}"], value), (kind, j, name)
 
 
 def test_dit_layouts_refuse_what_they_cannot_express(reference):

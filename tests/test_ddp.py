@@ -1,10 +1,12 @@
 """``torchrun --nproc_per_node 2`` on CPU (gloo): DDP keeps both ranks' weights identical and resumes exactly, FSDP
 (sharded weights, gradients and optimizer state) trains to the same weights as DDP from the same seed and data, and
 2 ranks × micro-batch 2 × 2 accumulation steps (DDP ``no_sync`` / FSDP without gradient sync on the first
-micro-step) give the weights of 1 rank × micro-batch 8 on the same samples."""
+micro-step) give the weights of 1 rank × micro-batch 8 on the same samples — under plain SGD, whose step is
+``lr × gradient``, so gradients summed over ranks or micro-steps instead of averaged would change the weights
+(AdamW's step does not depend on the gradient's scale)."""
 import torch
 
-from engine_tiny import write_config
+from engine_tiny import SGD, write_config
 from torchrun_jobs import run_jobs
 from walt.engine.checkpoint import load_checkpoint
 from walt.engine.config import load_config
@@ -16,7 +18,7 @@ def test_ddp_ranks_agree_fsdp_matches_ddp_and_accumulation_matches_one_large_bat
     configs = {p: write_config(tmp_path, name=p, max_steps=3, ckpt_interval=3, parallel=p, data=data)
                for p in ("ddp", "fsdp")}
     # global batch 8 of a deterministic loss: 2 ranks × 2 micro-steps × 2 samples
-    accumulation = dict(model=dict(type="EngineTinyMLP", noise=False), max_steps=3, ckpt_interval=3,
+    accumulation = dict(model=dict(type="EngineTinyMLP", noise=False), optimizer=SGD, max_steps=3, ckpt_interval=3,
                         data=dict(data, batch_size=8, micro_batch_size=2))
     for p in ("ddp", "fsdp"):
         configs[f"accum_{p}"] = write_config(tmp_path, name=f"accum_{p}", parallel=p, **accumulation)

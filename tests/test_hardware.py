@@ -17,6 +17,13 @@ ZEN4 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9R14\
         "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx fma avx2 avx512f avx512dq avx512_bf16\n")
 SKYLAKE_AVX2 = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\nflags\t\t: fpu sse2 avx fma avx2\n"
 SAPPHIRE = "model name\t: Intel Xeon Platinum 8480\nflags\t: avx2 avx512f amx_bf16 amx_tile amx_int8\n"
+CAPS = ("WALT_CPU_ISA", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")  # scripts/avx2_env.sh
+
+
+def _uncapped(monkeypatch):
+    """The environment without the ISA caps, so that a test reads the CPU it fakes also under avx2_env.sh."""
+    for key in CAPS:
+        monkeypatch.delenv(key, raising=False)
 
 
 def test_parse_cpuinfo_reads_model_and_isa_flags():
@@ -57,6 +64,7 @@ def test_caps_that_keep_bf16_and_the_lowest_cap_wins():
 
 def test_emulation_env_makes_bf16_resolve_to_fp32(monkeypatch):
     monkeypatch.setattr(hardware, "_read_cpuinfo", lambda: ZEN4)
+    _uncapped(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert precision.resolve_precision("bf16", torch.device("cpu")).name == "bf16"
@@ -96,8 +104,7 @@ def test_hardware_tool_prints_the_cpu_class_and_the_precision_a_config_trains_in
     from tool_loader import load_tool
 
     monkeypatch.setattr(hardware, "_read_cpuinfo", lambda: ZEN4)
-    for key in ("WALT_CPU_ISA", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"):
-        monkeypatch.delenv(key, raising=False)
+    _uncapped(monkeypatch)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(REPO)

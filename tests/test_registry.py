@@ -11,7 +11,7 @@ def test_every_registry_has_walt_scope():
 
 def test_build_round_trip_by_name():
     cond = CONDITIONINGS.build(dict(type="AdaLNLoRA", rank=4), default_args=dict(dim=8, num_layers=3))
-    assert type(cond).__name__ == "AdaLNLoRA" and cond.rank == 4 and cond.lora_a.shape == (2, 4, 8)
+    assert type(cond).__name__ == "AdaLNLoRA" and cond.rank == 4 and cond.lora_a.shape == (3, 4, 8)
 
 
 def test_unknown_name_lists_registered_names():

@@ -6,6 +6,7 @@ import torch
 from mmengine.config import Config
 
 from registry import BACKBONES
+from walt.models.attention.needs import AttentionSlotError
 from walt.models.attention.walt_windows import FullAttention, SpatialWindowAttention, SpatiotemporalWindowAttention
 from walt.models.conditioning.conditions import Conditions
 
@@ -102,6 +103,10 @@ def test_config_override_switches_windows_and_full_attention():
     assert model.blocks[1].attn.window == (5, 16, 16)
     assert tuple(model.blocks[1].attn.rel_pos.table.shape) == (16, 9, 31, 31)
     cfg.merge_from_dict({"model.backbone.spatiotemporal_attention.type": "FullAttention"})
+    stated = r"spatiotemporal_window=\(5, 16, 16\): FullAttention .* takes no window"
+    with pytest.raises(AttentionSlotError, match=stated):
+        BACKBONES.build(cfg.model.backbone)  # the stated window would be dropped silently
+    cfg.merge_from_dict({"model.backbone.spatiotemporal_window": None})
     with torch.device("meta"):
         model = BACKBONES.build(cfg.model.backbone)
     assert isinstance(model.blocks[1].attn, FullAttention) and model.blocks[1].attn.window == (None, None, None)
@@ -168,3 +173,28 @@ def test_aspect_ratio_interpolation_scales_windows_and_embeddings():
     assert tuple(model.blocks[1].attn.rel_pos.table.shape) == (4, 3, 7, 13)
     assert tuple(model.pos_embed.spatial.shape) == (8, 28, 32)
     assert model(torch.randn(1, 4, 4, 8, 28), t[:1]).shape == (1, 4, 4, 8, 28)
+
+
+@pytest.mark.parametrize("base", ["walt_l.py", "lavita_xl.py"])
+def test_conditioning_class_defaults_are_what_the_paper_configs_state(base):
+    """``--cfg-options model.backbone.conditioning.type=X`` builds X's class defaults, and a backbone without a
+    conditioning key its default dict: both must be the preset's (AdaLNLoRA: r = 2 on every layer)."""
+    import inspect
+
+    from registry import CONDITIONINGS
+
+    cfg = Config.fromfile(str(ROOT / "configs/_base_/models" / base)).model.backbone
+    stated = dict(cfg.conditioning)
+    params = inspect.signature(CONDITIONINGS.get(stated.pop("type"))).parameters
+    assert {k: params[k].default for k in stated} == stated
+    small = dict(type=cfg.type, preset=None, depth=2, dim=16, num_heads=2, patch_size=1, input_size=(2, 4, 4),
+                 **(dict(spatial_window=(1, 4, 4), spatiotemporal_window=(2, 4, 4)) if cfg.type == "WALT" else {}))
+    by_default = BACKBONES.build(small).conditioning
+    from_config = BACKBONES.build(dict(small, conditioning=dict(cfg.conditioning))).conditioning
+    assert type(by_default) is type(from_config)
+    assert [p.shape for p in by_default.parameters()] == [p.shape for p in from_config.parameters()]
+
+
+def test_cross_attention_without_text_is_refused_naming_the_key():
+    with pytest.raises(ValueError, match="WALT: cross_attention attends to text tokens, but the model has no text width"):
+        BACKBONES.build(dict(TINY, cross_attention=dict(type="WindowCrossAttention")))

@@ -16,6 +16,7 @@ from registry import find_class
 from walt.engine.checkpoint import LATEST, latest_checkpoint, read_checkpoint
 from walt.engine.config import load_config
 from walt.engine.errors import CheckpointError
+from walt.models.convert.dit import DIT_INIT
 from walt.models.convert import (LayoutError, detect_format, diffusers_folder, load_public, read_weights,
                                  state_dict_of)
 from walt.models.generative.build import build_model
@@ -107,7 +108,8 @@ def load_model(config: str, checkpoint: str | Path, use_ema: bool = True, cfg_op
         check_trained_layout(state.get("config"), cfg, path)
         info = _load_trainer_state(model, state, path, config, use_ema)
     else:
-        info = load_public_weights(model, state, hf_config, path, strict=not partial, allow_unused=partial)
+        info = load_public_weights(model, state, hf_config, path, strict=not partial, allow_unused=partial,
+                                   dit_init=cfg.get("dit_init", DIT_INIT[0]))
     return model.to(device).eval(), info
 
 
@@ -137,17 +139,18 @@ def _load_trainer_state(model: nn.Module, state: dict, path: Path, config: str, 
 
 
 def load_public_weights(model: nn.Module, obj: Any, hf_config: dict | None, path: str | Path, strict: bool = True,
-                        allow_unused: bool = False) -> dict:
+                        allow_unused: bool = False, dit_init: str = DIT_INIT[0]) -> dict:
     """Load public (or bare walt) weights into ``model``'s backbone (or into ``model``, a backbone). ``strict``:
     nothing may be left at initialization; unused checkpoint tensors are an error unless ``allow_unused``; what is
-    left or unused is in ``info["report"]`` either way."""
+    left or unused is in ``info["report"]`` either way. ``dit_init``: how a DiT fills temporal blocks (LAVITA §3.6,
+    the config key ``dit_init``; :mod:`walt.models.convert.dit`)."""
     try:
         sd = state_dict_of(obj)
         fmt = detect_format(sd)
         if fmt == "walt":  # a bare LatentDiffusion state dict (e.g. an EMA-only file)
             return _load_trainer_state(model, dict(model=sd), Path(path), "this config", use_ema=False)
         backbone = getattr(model, "backbone", model)  # a LatentDiffusion, or a backbone itself
-        report = load_public(backbone, sd, fmt, hf_config, strict=strict and not allow_unused)
+        report = load_public(backbone, sd, fmt, hf_config, strict=strict and not allow_unused, dit_init=dit_init)
     except (LayoutError, ValueError) as err:
         raise CheckpointError(f"{path} does not fit this model: {err}") from err
     if strict and report.fresh:

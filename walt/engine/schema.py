@@ -21,6 +21,7 @@ from walt.engine.config import component_kwargs, unknown_key_message
 from walt.engine.ema import EMA
 from walt.engine.errors import ConfigError
 from walt.engine.lr_schedule import WarmupSchedule
+from walt.models.convert.dit import DIT_INIT
 
 __all__ = ["ENGINE_SCHEMA", "check_engine_config", "fill_engine_defaults", "Key", "Section"]
 
@@ -115,6 +116,8 @@ ENGINE_SCHEMA: dict[str, Key | Section] = {
     "wandb": Section({"mode": _one_of(("online", "offline", "disabled"), default="disabled"),
                       "project": Key("walt"), "entity": Key(None), "name": Key(None)}),
     "work_dir": Key(None),
+    # how --load-from fills LAVITA's temporal blocks from an image DiT (§3.6; walt/models/convert/dit.py)
+    "dit_init": _one_of(DIT_INIT, default=DIT_INIT[0]),
 }
 
 

@@ -36,7 +36,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume-override", action="store_true",
                         help="with --resume: let the current lr, schedule, max_steps, batch and precision take "
                              "effect where they differ from the checkpoint's (otherwise the run stops naming them)")
-    parser.add_argument("--load-from", metavar="CKPT", help="initialize the weights from CKPT and start at step 0")
+    parser.add_argument("--load-from", metavar="CKPT",
+                        help="initialize the weights from CKPT and start at step 0; an image DiT fills LAVITA's blocks "
+                             "as the config key dit_init says (LAVITA §3.6): 'latte' (default, by key name as Latte's "
+                             "train.py: temporal block j <- DiT block 2j+1) or 'spatial_only' (temporal blocks fresh), "
+                             "e.g. --cfg-options dit_init=spatial_only")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE",
                         help="override config keys, e.g. optimizer.lr=5e-4 data.batch_size=4; setting a "
                              "component's .type replaces that component's dict by the keys given here")

@@ -61,7 +61,8 @@ class Trainer:
     ``resume``: ``True`` (the checkpoint ``work_dir/latest`` names) or a checkpoint path: continue that run;
     ``resume_override``: let settings that differ from the checkpoint's take effect instead of stopping.
     ``load_from``: a checkpoint whose model (and EMA) weights initialize a new run at step 0, or public weights
-    (Latte, diffusers Latte, DiT through LAVITA §3.6; ``walt.models.convert``) that initialize the backbone, what
+    (Latte, diffusers Latte, DiT through LAVITA §3.6 as the config key ``dit_init`` says; ``walt.models.convert``)
+    that initialize the backbone, what
     they leave at initialization and what they do not use written to the log.
     Nothing is written to ``work_dir`` before the config, model, data and checkpoint have all been read.
     """
@@ -84,7 +85,8 @@ class Trainer:
         model = _build("model", lambda: build_model(cfg))
         initial = read_any_checkpoint(load_from) if load_from else None
         public = initial is not None and not is_trainer_checkpoint(initial[0])
-        public_report = load_public_weights(model, *initial, load_from, strict=False)["report"] if public else []
+        public_report = (load_public_weights(model, *initial, load_from, strict=False, dit_init=cfg.dit_init)["report"]
+                         if public else [])
         if cfg.grad_checkpointing:
             _enable_grad_checkpointing(model)
         self.sample_interval = cfg.sample.interval

@@ -4,7 +4,9 @@
 LAVITA spatial, temporal and split-head), told apart only by the window ``(wt, wh, ww)`` over the ``(t, h, w)`` token
 grid: ``None`` = the whole axis (full ``(None,)*3``, LAVITA spatial ``(1, None, None)``, temporal ``(None, 1, 1)``),
 an entry larger than the grid is clamped to it (an image, ``t = 1``, passes an STW layer as a spatial window).
-Image frames of joint training keep to themselves in every window that spans time (W.A.L.T's identity mask).
+Image frames of joint training never mix across frames: in a window that spans time an image token attends to the
+tokens of its own frame in that window only (W.A.L.T's identity mask applied to time, never within a frame), so an
+image frame of a joint batch is processed as the same image alone (``t = 1``) would be.
 Windows are folded into the batch, so everything ends in :func:`attention` on 4-D ``(B', heads, L, d)`` tensors —
 the layout on which CPU SDPA is fast. Which kernel runs:
 
@@ -132,14 +134,16 @@ def window_merge_heads(x: Tensor, grid_thw: tuple[int, int, int], window: tuple[
     return x.permute(0, 1, 5, 2, 6, 3, 7, 4, 8).reshape(-1, t * h * w, heads * d)
 
 
-def image_identity_mask(image_mask: Tensor, grid: Grid, window: tuple[int, int, int]) -> Tensor:
-    """Bool mask ``(B * num_windows, 1, L, L)``: tokens of image frames attend only to themselves (so their output
-    is their value vector, W.A.L.T's identity mask), video tokens attend only to video tokens of their window."""
+def image_frame_mask(image_mask: Tensor, grid: Grid, window: tuple[int, int, int]) -> Tensor:
+    """Bool mask ``(B * num_windows, 1, L, L)`` for a window that spans frames: a token of an image frame attends to
+    the tokens of its own frame in the window (W.A.L.T §4.2's identity mask for images, applied across frames only:
+    within its frame an image is attended as it would be alone), a video token to the video tokens of the window."""
     is_img = grid.token_mask(image_mask)[:, :, None].to(torch.uint8)
     is_img = window_partition(is_img, tuple(grid), window).squeeze(-1).bool()  # (B', L)
-    eye = torch.eye(is_img.shape[1], dtype=torch.bool, device=is_img.device)
+    frame = torch.arange(is_img.shape[1], device=is_img.device) // (window[1] * window[2])  # frame within the window
+    same_frame = frame[:, None] == frame[None, :]
     video = ~is_img
-    return (eye | (video[:, :, None] & video[:, None, :]))[:, None]
+    return ((is_img[:, :, None] & same_frame) | (video[:, :, None] & video[:, None, :]))[:, None]
 
 
 def windowed_attention(q: Tensor, k: Tensor, v: Tensor, grid: Grid, window: WindowSpec,
@@ -153,7 +157,7 @@ def windowed_attention(q: Tensor, k: Tensor, v: Tensor, grid: Grid, window: Wind
     window = resolve_window(window, grid)
     check_window(tuple(grid), window, "windowed_attention")
     if image_mask is not None and window[0] > 1 and bool(image_mask.any()):
-        allowed = image_identity_mask(image_mask, grid, window)
+        allowed = image_frame_mask(image_mask, grid, window)
         bias = allowed if bias is None else bias.masked_fill(~allowed, float("-inf"))
     if not windows_are_runs(grid, window):
         qw, kw, vw = (window_split_heads(x, tuple(grid), window) for x in (q, k, v))

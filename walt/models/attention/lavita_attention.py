@@ -112,7 +112,8 @@ class SpatioTemporalSplitHeadAttention(WindowSelfAttention):
         outs = []
         for i, (part, heads) in enumerate(self._components()):
             window = resolve_window(part, grid)
-            bias = self.bias_on(self.rel_pos_parts[i] if self.rel_pos_parts is not None else None, window, grid)
+            bias = self.bias_on(self.rel_pos_parts[i] if self.rel_pos_parts is not None else None, window, grid,
+                                image_mask)
             if part == SPATIAL_WINDOW:  # RoPE is temporal: within one frame it would be the identity
                 qs, ks = self.q_norm(q[:, :, heads]), self.k_norm(k[:, :, heads])
                 outs.append(windowed_attention(qs, ks, v[:, :, heads], grid, window, bias=bias))

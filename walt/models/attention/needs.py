@@ -10,10 +10,14 @@ self-attention. Each declares through ``needs() -> AttentionNeeds`` (the one sma
   whose spatial extent is more than one token yet not the whole axis is laid out over ``h`` and ``w``;
 * ``temporal_rope``: its time-mixing heads rotate queries and keys by frame index (LAVITA §3.5);
 * ``image_frames``: how image frames of joint training keep to themselves wherever a window spans time:
-  ``"identity"`` (W.A.L.T §4.2: each image token attends only to itself) or ``"excluded"`` (LAVITA §3.6: video
-  tokens never see them and their output is zero); ``None`` = it does not (refused where it mixes time).
+  ``"own_frame"`` (W.A.L.T §4.2's identity mask applied across frames: an image token attends to the tokens of its
+  own frame in the window, as the image alone would be attended) or ``"excluded"`` (LAVITA §3.6: video tokens never
+  see them and their output is zero); ``None`` = it does not (refused where it mixes time).
 
-A backbone calls :func:`check_slots` once its blocks are built. A combination that cannot work raises
+Every slot has a job, read from the paper that defines it (:class:`SlotJob`): mixing the tokens of a frame
+("space": W.A.L.T's SW layers, LAVITA's spatial attention), mixing frames ("time": W.A.L.T's STW layers, LAVITA's
+temporal attention), or both (LAVITA variant 4's one MHA). A backbone calls :func:`check_slots` once its blocks are
+built. A combination that cannot work raises
 :class:`AttentionSlotError` (a ``ValueError``; ``tools/train.py``, ``tools/flops.py`` and ``tools/compare.py`` print
 it as one ``error:`` line) naming the backbone, slot, attention type and the reason. The rules:
 
@@ -28,12 +32,19 @@ it as one ``error:`` line) naming the backbone, slot, attention type and the rea
    App. A.4) holds no time-mixing attention.
 6. *temporal position*: where time enters only through RoPE (LAVITA ``temporal_position="rope"`` builds no absolute
    temporal table) every time-mixing attention applies RoPE, or it would not know the order of frames.
+7. *the slot's job*: a "space" slot holds an attention that mixes tokens of one frame (a window of more than one
+   token per frame on the grid the blocks run on): otherwise no layer of that kind mixes an image frame, and
+   ``TemporalAttention`` in LAVITA's spatial slot would leave image frames of joint training with no spatial mixing
+   at all. A "time" slot of a model with more than one frame holds an attention that mixes frames: otherwise the
+   model has no time mixing (``SpatialAttention`` in LAVITA's temporal slot), which only ``temporal=False`` (the
+   image model) may promise.
 
 Before these, an attention's own constructor refuses a window it cannot be (``SpatialWindowAttention`` offered the
-5×8×8 window of a W.A.L.T spatiotemporal layer). Merely unusual, and allowed: time mixing in a "spatial" slot
-(W.A.L.T's STW layers do exactly that; image frames pass through as above, and LAVITA adds its absolute temporal
-table before the first block that mixes time), a "temporal" slot that does not mix time, or a window that covers the
-whole grid. docs/experiments.md ("Cross-paper ablations") has the same rules as a table.
+5×8×8 window of a W.A.L.T spatiotemporal layer). Merely unusual, and allowed: time mixing in a "space" slot
+(``FullAttention`` in W.A.L.T's SW layers; image frames still attend within their own frame as above, and LAVITA adds
+its absolute temporal table before the first block that mixes time), space mixing in a "time" slot (W.A.L.T's STW
+windows do both), or a window that covers the whole grid. docs/experiments.md ("Cross-paper ablations") has the same
+rules as a table.
 """
 from __future__ import annotations
 
@@ -42,14 +53,24 @@ from typing import Iterable
 
 from torch import nn
 
+from registry import ATTENTIONS, accepted_kwargs
 from walt.models.attention.kernel import WindowSpec, resolve_window
 from walt.models.grid import Grid
 
-IMAGE_FRAME_MODES = ("identity", "excluded")
+IMAGE_FRAME_MODES = ("own_frame", "excluded")
+SPACE, TIME = "space", "time"
 
 
 class AttentionSlotError(ValueError):
     """A self-attention that cannot work in the backbone slot it was configured for (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class SlotJob:
+    """What a slot is for (rule 7): ``mixes`` ⊆ {``"space"``, ``"time"``}, and the paper's words saying so."""
+
+    mixes: tuple[str, ...]
+    why: str
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,26 @@ class AttentionNeeds:
         """Whether a query can see another frame of ``grid``."""
         return any(resolve_window(w, grid)[0] > 1 for w in self.windows)
 
+    def mixes_space(self, grid: Grid) -> bool:
+        """Whether a query can see another token of its own frame of ``grid``."""
+        return any(resolve_window(w, grid)[1] * resolve_window(w, grid)[2] > 1 for w in self.windows)
+
+
+def attention_takes(cfg: dict, arg: str) -> bool:
+    """Whether the attention ``cfg`` names (a registered type or a class) takes the keyword ``arg`` (an unknown type
+    name answers True: building it fails with the registered names)."""
+    cls = cfg.get("type")
+    if isinstance(cls, str):
+        ATTENTIONS.import_from_location()
+        cls = ATTENTIONS.get(cls)
+    accepted = accepted_kwargs(cls) if cls is not None else None
+    return accepted is None or arg in accepted
+
+
+def type_name(cfg: dict) -> str:
+    """The attention type a config names, for messages."""
+    return getattr(cfg.get("type"), "__name__", str(cfg.get("type")))
+
 
 def has_spatial_extent(window: WindowSpec) -> bool:
     """A window (or table) laid out over ``h``, ``w``: a spatial entry that is neither one token nor whole-axis."""
@@ -76,11 +117,13 @@ def _describe(needs: AttentionNeeds) -> str:
 
 
 def check_slot(where: str, attn: nn.Module, grid: Grid, run_grid: Grid, conditioning: str,
-               refuse_time: str | None = None, rope_position: bool = False) -> AttentionNeeds:
+               refuse_time: str | None = None, rope_position: bool = False, job: SlotJob | None = None
+               ) -> AttentionNeeds:
     """Apply the rules of the module docstring to ``attn`` in the slot ``where`` (e.g. ``"LAVITA block 1
     (temporal_attention)"``): ``grid`` is the token grid the model is built for, ``run_grid`` the one its blocks run
     on under the ``conditioning`` (type name), ``refuse_time`` why this model keeps frames independent (rule 5),
-    ``rope_position`` whether time enters only through RoPE (rule 6). Returns the attention's needs."""
+    ``rope_position`` whether time enters only through RoPE (rule 6), ``job`` what the slot is for (rule 7). Returns
+    the attention's needs."""
     name = type(attn).__name__
     if not callable(getattr(attn, "needs", None)):
         raise AttentionSlotError(f"{where}: {name} declares no needs() (walt/models/attention/needs.py), so whether "
@@ -112,13 +155,23 @@ def check_slot(where: str, attn: nn.Module, grid: Grid, run_grid: Grid, conditio
         raise AttentionSlotError(f"{where}: {name} mixes time without temporal RoPE, but temporal_position='rope' "
                                  f"builds no absolute temporal table, so it would not know the order of frames; "
                                  f"let it take rope=True or use temporal_position='abs'")
+    if job is not None and SPACE in job.mixes and run_grid.spatial > 1 and not needs.mixes_space(run_grid):
+        raise AttentionSlotError(f"{where}: {name} mixes no tokens within a frame (window {_describe(needs)} on the "
+                                 f"grid {tuple(run_grid)}), but this slot mixes space ({job.why}); image frames of "
+                                 f"joint training would get no spatial mixing; use e.g. SpatialAttention")
+    if job is not None and TIME in job.mixes and run_grid.t > 1 and not mixes_time:
+        raise AttentionSlotError(f"{where}: {name} mixes no frames (window {_describe(needs)} on the grid "
+                                 f"{tuple(run_grid)}), but this slot mixes time ({job.why}); the model would have "
+                                 f"no time mixing; use e.g. TemporalAttention or SpatiotemporalWindowAttention")
     return needs
 
 
-def check_slots(owner: str, slots: Iterable[tuple[str, nn.Module]], grid: Grid, conditioning: nn.Module,
-                refuse_time: str | None = None, rope_position: bool = False) -> list[AttentionNeeds]:
-    """:func:`check_slot` for every ``(slot name, attention)`` of the backbone ``owner``; the grid the blocks run on
-    comes from the conditioning (:meth:`~walt.models.conditioning.base.Conditioning.token_grid`)."""
+def check_slots(owner: str, slots: Iterable[tuple[str, str, nn.Module]], grid: Grid, conditioning: nn.Module,
+                jobs: dict[str, SlotJob], refuse_time: str | None = None, rope_position: bool = False
+                ) -> list[AttentionNeeds]:
+    """:func:`check_slot` for every ``(slot name, config key, attention)`` of the backbone ``owner``, the slot's job
+    ``jobs[config key]``; the grid the blocks run on comes from the conditioning
+    (:meth:`~walt.models.conditioning.base.Conditioning.token_grid`)."""
     run_grid = conditioning.token_grid(grid)
     return [check_slot(f"{owner} {slot}", attn, grid, run_grid, type(conditioning).__name__, refuse_time,
-                       rope_position) for slot, attn in slots]
+                       rope_position, jobs[key]) for slot, key, attn in slots]

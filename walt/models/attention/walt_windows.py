@@ -22,14 +22,14 @@ class SpatialWindowAttention(WindowSelfAttention):
                  input_grid: Sequence[int] | None = None):
         if tuple(window)[0] != 1:
             raise ValueError(f"SpatialWindowAttention: a spatial window spans one latent frame, got window "
-                             f"{tuple(window)} (in a spatiotemporal slot give it its own window=(1, h', w'))")
+                             f"{tuple(window)}")
         super().__init__(dim, num_heads, window, qk_norm, qkv_bias, rel_pos_bias, rope, input_grid)
 
 
 @ATTENTIONS.register_module()
 class SpatiotemporalWindowAttention(WindowSelfAttention):
     """W.A.L.T §4.2 spatiotemporal window (STW) attention: ``(1+t) × h' × w'`` windows (default 5×8×8); image
-    frames pass through with the identity mask."""
+    frames attend within their own frame (W.A.L.T's identity mask across frames)."""
 
     def __init__(self, dim: int, num_heads: int, window: WindowSpec = (5, 8, 8), qk_norm: bool = True,
                  qkv_bias: bool = True, rel_pos_bias: bool = True, rope: bool = False,
@@ -39,8 +39,8 @@ class SpatiotemporalWindowAttention(WindowSelfAttention):
 
 @ATTENTIONS.register_module()
 class FullAttention(WindowSelfAttention):
-    """W.A.L.T Table 3b "full self attn.": one window covering the whole token grid (image frames still pass
-    through with the identity mask)."""
+    """W.A.L.T Table 3b "full self attn.": one window covering the whole token grid (image frames of a joint batch
+    attend within their own frame only)."""
 
     def __init__(self, dim: int, num_heads: int, qk_norm: bool = True, qkv_bias: bool = True,
                  rel_pos_bias: bool = True, rope: bool = False, input_grid: Sequence[int] | None = None):

@@ -25,7 +25,7 @@ from walt.models.attention.heads import MultiHeadAttention
 from walt.models.attention.kernel import (WindowSpec, check_window, fold_windows, resolve_window, stretch_window,
                                          window_merge, windowed_attention, windows_are_runs)
 from walt.models.attention.needs import AttentionNeeds, has_spatial_extent
-from walt.models.embeddings.rel_pos_bias import RelativePositionBias
+from walt.models.embeddings.rel_pos_bias import RelativePositionBias, video_span
 from walt.models.embeddings.rope import TemporalRoPE
 from walt.models.grid import Grid
 
@@ -51,11 +51,11 @@ class WindowSelfAttention(MultiHeadAttention):
 
     def needs(self) -> AttentionNeeds:
         """Its window; the per-frame grid where the window or the bias table has a spatial extent; RoPE; image frames
-        pass through the identity mask of the kernel."""
+        attend within their own frame (the kernel's image-frame mask)."""
         table = self.rel_pos.window if self.rel_pos is not None else (1, 1, 1)
         return AttentionNeeds(windows=(self.window,),
                               frame_layout=has_spatial_extent(self.window) or has_spatial_extent(table),
-                              temporal_rope=self.rope is not None, image_frames="identity")
+                              temporal_rope=self.rope is not None, image_frames="own_frame")
 
     def qk(self, q: Tensor, k: Tensor, grid: Grid) -> tuple[Tensor, Tensor]:
         """qk-norm and RoPE on ``(B, N, heads, d)`` queries and keys."""
@@ -66,7 +66,7 @@ class WindowSelfAttention(MultiHeadAttention):
         """``x``: ``(B, N, D)`` tokens on ``grid``; ``image_mask``: optional ``(B, t)`` bool, True = image frame."""
         window = self.window_on(grid)
         check_window(tuple(grid), window, type(self).__name__)
-        bias = self.bias_on(self.rel_pos, window, grid)  # the kernel casts it to q's dtype
+        bias = self.bias_on(self.rel_pos, window, grid, image_mask)  # the kernel casts it to q's dtype
         # RoPE angles follow the frame index, which folding restarts per window unless a window spans all frames.
         if windows_are_runs(grid, window) or (self.rope is not None and window[0] != grid.t):
             return self.attend(x, grid, window, image_mask, bias)
@@ -84,16 +84,18 @@ class WindowSelfAttention(MultiHeadAttention):
         q, k = self.qk(q, k, grid)
         return self.proj(windowed_attention(q, k, v, grid, window, image_mask, bias))
 
-    def bias_on(self, table: RelativePositionBias | None, window: tuple[int, int, int], grid: Grid) -> Tensor | None:
+    def bias_on(self, table: RelativePositionBias | None, window: tuple[int, int, int], grid: Grid,
+                image_mask: Tensor | None = None) -> Tensor | None:
         """The relative position bias of ``window`` on ``grid`` from ``table``: on another grid than the built one
         the table is resampled to the window it would have there, as :meth:`set_grid` resamples it (a shorter
-        clip reads a subset of the built table's offsets in time)."""
+        clip reads a subset of the built table's offsets in time). Image frames appended for joint training
+        (``image_mask``) never attend across frames, so they lengthen no table: time follows the video frames."""
         if table is None:
             return None
         if self.input_grid is None:
-            return table(window)
-        span = Grid(max(grid.t, self.input_grid.t), grid.h, grid.w)
-        return table(window, stretch_window(table.window, self.input_grid, span, type(self).__name__))
+            return table(window, image_mask=image_mask)
+        span = Grid(max(video_span(image_mask, grid.t), self.input_grid.t), grid.h, grid.w)
+        return table(window, stretch_window(table.window, self.input_grid, span, type(self).__name__), image_mask)
 
     def set_window(self, window: Sequence[int]) -> None:
         """Scale the window to the concrete ``window`` (aspect-ratio finetuning, W.A.L.T App. A), interpolating the

@@ -47,7 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS
-from walt.models.attention.needs import check_slots
+from walt.models.attention.needs import SPACE, TIME, AttentionSlotError, SlotJob, attention_takes, check_slots
 from walt.models.backbones.denoiser import LatentDenoiser, basic_init, resolve_preset
 from walt.models.backbones.lavita_text import check_frame_text, text_inputs, text_modules
 from walt.models.blocks.final_layer import FinalLayer
@@ -67,6 +67,11 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 SPATIAL, TEMPORAL, SPATIOTEMPORAL, SPLIT_HEAD = "spatial", "temporal", "spatiotemporal", "split_head"
+# the job of each slot (config key), rule 7 of walt/models/attention/needs.py
+SLOT_JOBS = {"spatial_attention": SlotJob((SPACE,), "LAVITA §3.2: spatial MHA among the tokens of one frame"),
+             "temporal_attention": SlotJob((TIME,), "LAVITA §3.2: temporal MHA across frames"),
+             "spatiotemporal_attention": SlotJob((SPACE, TIME), "LAVITA §3.2 variant 4: one MHA, some heads spatial "
+                                                                "and the rest temporal")}
 
 
 # ------------------------------------------------------------------------------------------------- block layout
@@ -83,6 +88,24 @@ def block_kinds(variant: int, depth: int) -> list[str]:
     if variant == 4:
         return [SPLIT_HEAD] * depth
     raise ValueError(f"LAVITA: variant must be one of 1, 2, 3, 4 (lavita.md §3.2), got {variant!r}")
+
+
+def _check_stated(kinds: set[str], stated: dict[str, dict | None], attentions: dict[str, dict],
+                  spatial_heads: int | None, variant: int) -> None:
+    """An attention config for a slot this model does not build, or ``spatial_heads`` that no built attention takes,
+    would be dropped silently: refused naming the key."""
+    used = {"spatial_attention": bool(kinds & {SPATIAL, SPATIOTEMPORAL}),
+            "temporal_attention": bool(kinds & {TEMPORAL, SPATIOTEMPORAL}),
+            "spatiotemporal_attention": SPLIT_HEAD in kinds}
+    for key, cfg in stated.items():
+        if cfg is not None and not used[key]:
+            raise AttentionSlotError(f"LAVITA {key}: this model (variant {variant}, blocks {sorted(kinds)}) has no "
+                                     f"{key} slot; remove it")
+    slots = {SPATIAL: "spatial_attention", TEMPORAL: "temporal_attention", SPLIT_HEAD: "spatiotemporal_attention"}
+    built = [attentions[kind] for kind, key in slots.items() if used[key]]
+    if spatial_heads is not None and not any(attention_takes(cfg, "spatial_heads") for cfg in built):
+        raise AttentionSlotError(f"LAVITA spatial_heads={spatial_heads}: no attention of this model takes it (it "
+                                 f"splits the heads of SpatioTemporalSplitHeadAttention, variant 4); remove it")
 
 
 # ------------------------------------------------------------------------------------------------------- model
@@ -142,6 +165,9 @@ class LAVITA(LatentDenoiser):
         attentions = {SPATIAL: spatial_attention or dict(type="SpatialAttention"),
                       TEMPORAL: temporal_attention or dict(type="TemporalAttention"),
                       SPLIT_HEAD: spatiotemporal_attention or dict(type="SpatioTemporalSplitHeadAttention")}
+        _check_stated(set(self.kinds.values()), dict(spatial_attention=spatial_attention,
+                      temporal_attention=temporal_attention, spatiotemporal_attention=spatiotemporal_attention),
+                      attentions, spatial_heads, variant)
         offered = dict(qk_norm=qk_norm, rope=temporal_position == "rope", spatial_heads=spatial_heads,
                        input_grid=tuple(self.input_grid))
         self.blocks = nn.ModuleDict({key: self._block(kind, mlp_ratio, attentions, offered, cross_attention)
@@ -151,7 +177,7 @@ class LAVITA(LatentDenoiser):
         temporal_patch = getattr(self.patch_embed, "temporal_patch", 1)
         self.final_layer = (TubeFinalLayer(temporal_patch=temporal_patch, **head) if temporal_patch > 1
                             else FinalLayer(**head))
-        needs = check_slots("LAVITA", self.attention_slots(), self.input_grid, self.conditioning,
+        needs = check_slots("LAVITA", self.attention_slots(), self.input_grid, self.conditioning, SLOT_JOBS,
                             refuse_time=None if temporal else "temporal=False builds an image model (App. A.4) whose "
                                                               "frames are independent",
                             rope_position=self.temporal and temporal_position == "rope")
@@ -180,9 +206,9 @@ class LAVITA(LatentDenoiser):
         return [(key, name, attn) for key, block in self.blocks.items()
                 for name, attn in zip(keys[self.kinds[key]], (block.attn, getattr(block, "attn_temporal", None)))]
 
-    def attention_slots(self) -> list[tuple[str, nn.Module]]:
-        """``(slot, self-attention)`` of every block, the slot named by its config key."""
-        return [(f"block {key} ({name})", attn) for key, name, attn in self._attentions()]
+    def attention_slots(self) -> list[tuple[str, str, nn.Module]]:
+        """``(slot, config key, self-attention)`` of every block."""
+        return [(f"block {key} ({name})", name, attn) for key, name, attn in self._attentions()]
 
     def initialize_weights(self) -> None:
         """Latte's initialization (= DiT's), every weight listed.

@@ -9,7 +9,9 @@ latent) and the conditioning vector come from :class:`~walt.models.backbones.den
 
 Switching attention from the command line (one ``--cfg-options`` key, no file edit):
 
-* window size: ``model.backbone.spatiotemporal_window=[5,16,16]`` (or ``spatial_window``);
+* window size: ``model.backbone.spatiotemporal_window=[5,16,16]`` (or ``spatial_window``) — the one place for the
+  window of each slot (``None``: the paper's 1×16×16 / 5×8×8); ``spatiotemporal_attention.window`` is refused, and so
+  is a stated window for an attention that takes none (``FullAttention``, LAVITA's);
 * attention kind: ``model.backbone.spatiotemporal_attention.type=FullAttention`` (any registered self-attention,
   LAVITA's included; a combination that cannot work is refused when the model is built, see
   :mod:`walt.models.attention.needs`);
@@ -18,7 +20,9 @@ Switching attention from the command line (one ``--cfg-options`` key, no file ed
   ``docs/benchmarks/walt.md`` for when it pays off).
 
 The backbone offers ``window``, ``qk_norm``, ``rel_pos_bias`` and ``input_grid`` to each attention it builds; an
-attention class takes those it has a keyword for, unless its config sets them itself.
+attention class takes those it has a keyword for, unless its config sets them itself. Slot jobs (rule 7 of
+:mod:`walt.models.attention.needs`, §4.2): the spatial slot mixes the tokens of a frame, the spatiotemporal slot
+mixes frames.
 
 Presets (:data:`WALT_PRESETS`, DiT style; ``preset=`` expands to depth/dim/heads/patch, explicit kwargs override;
 ``preset=None`` needs all four).
@@ -44,7 +48,8 @@ from typing import Sequence
 from torch import Tensor, nn
 
 from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS, POS_EMBEDS
-from walt.models.attention.needs import check_slots
+from walt.models.attention.needs import (SPACE, TIME, AttentionSlotError, SlotJob, attention_takes, check_slots,
+                                         type_name)
 from walt.models.backbones.denoiser import LatentDenoiser, basic_init, resolve_preset
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.transformer_block import TransformerBlock
@@ -57,6 +62,26 @@ WALT_PRESETS: dict[str, dict] = {
     "WALT-SR-1.3B": dict(depth=40, dim=1408, num_heads=16, patch_size=2),
     "WALT-SR-419M": dict(depth=24, dim=1024, num_heads=16, patch_size=2),
 }
+# slot (config key) → its backbone window key, the paper's window, its job (W.A.L.T §4.2)
+SLOTS = {"spatial_attention": ("spatial_window", (1, 16, 16),
+                               SlotJob((SPACE,), "W.A.L.T §4.2: SW attention models the spatial relations in images "
+                                                 "and videos")),
+         "spatiotemporal_attention": ("spatiotemporal_window", (5, 8, 8),
+                                      SlotJob((TIME,), "W.A.L.T §4.2: STW attention models the temporal "
+                                                       "relationships among video latent frames"))}
+
+
+def _slot_window(slot: str, attention: dict, window: Sequence[int | None] | None) -> tuple:
+    """The window the backbone offers to the attention of ``slot``: ``model.backbone.<slot window key>`` is its one
+    place (``None``: the paper's); a stated window must be taken by the attention."""
+    key, default, _ = SLOTS[slot]
+    if "window" in attention:
+        raise AttentionSlotError(f"WALT {slot}.window={tuple(attention['window'])}: the window of this slot is "
+                                 f"model.backbone.{key}; set it there")
+    if window is not None and not attention_takes(attention, "window"):
+        raise AttentionSlotError(f"WALT {key}={tuple(window)}: {type_name(attention)} in {slot} takes no window; "
+                                 f"remove {key} (or set it to None)")
+    return default if window is None else tuple(window)
 
 
 @BACKBONES.register_module()
@@ -66,8 +91,8 @@ class WALT(LatentDenoiser):
     def __init__(self, in_channels: int = 8, input_size: Sequence[int] = (5, 16, 16), preset: str | None = "WALT-L",
                  depth: int | None = None, dim: int | None = None, num_heads: int | None = None,
                  patch_size: int | None = None, mlp_ratio: float = 4.0,
-                 spatial_window: Sequence[int | None] = (1, 16, 16),
-                 spatiotemporal_window: Sequence[int | None] = (5, 8, 8),
+                 spatial_window: Sequence[int | None] | None = None,
+                 spatiotemporal_window: Sequence[int | None] | None = None,
                  spatial_attention: dict | None = None, spatiotemporal_attention: dict | None = None,
                  qk_norm: bool = True, rel_pos_bias: bool = True,
                  conditioning: dict | None = None, pos_embed: dict | None = None, patch_embed: dict | None = None,
@@ -82,6 +107,9 @@ class WALT(LatentDenoiser):
                          text_dim=text_dim, text_pooled=text_pooled, self_condition=self_condition,
                          frame_prediction=frame_prediction, super_resolution=super_resolution, learn_sigma=learn_sigma,
                          grad_checkpointing=grad_checkpointing)
+        if cross_attention is not None and not text_dim:  # would be dropped silently
+            raise ValueError("WALT: cross_attention attends to text tokens, but the model has no text width (text_dim, "
+                             "derived from the model's text encoder); remove cross_attention or add a text encoder")
         if cross_attention_window not in ("spatial", "block"):
             raise ValueError(f"WALT: cross_attention_window must be 'spatial' (joint image-video training) or "
                              f"'block' (the block's own SW/STW window), got {cross_attention_window!r}")
@@ -101,16 +129,19 @@ class WALT(LatentDenoiser):
 
         # --- transformer layers: 2i spatial window, 2i+1 spatiotemporal window ------------------------------
         self.conditioning = CONDITIONINGS.build(
-            conditioning or dict(type="AdaLNLoRA", rank=2, lora_every_layer=True),
+            conditioning or dict(type="AdaLNLoRA"),  # r = 2 on every layer: the class defaults
             default_args=dict(dim=self.dim, num_layers=self.depth))
         shared = dict(qk_norm=qk_norm, rel_pos_bias=rel_pos_bias, input_grid=tuple(self.input_grid))
-        kinds = [(spatial_attention or dict(type="SpatialWindowAttention"), tuple(spatial_window)),
-                 (spatiotemporal_attention or dict(type="SpatiotemporalWindowAttention"), tuple(spatiotemporal_window))]
+        attentions = [dict(spatial_attention or dict(type="SpatialWindowAttention")),
+                      dict(spatiotemporal_attention or dict(type="SpatiotemporalWindowAttention"))]
+        windows = [_slot_window(slot, attention, window) for slot, attention, window in
+                   zip(SLOTS, attentions, (spatial_window, spatiotemporal_window))]
+        kinds = list(zip(attentions, windows))
         cross = None
         if self.text_proj is not None:  # §4.3: SW cross-attention for joint training, else the block's window
             cross = dict(cross_attention or dict(type="WindowCrossAttention"))
             if cross_attention_window == "spatial":
-                cross.setdefault("window", tuple(spatial_window))
+                cross.setdefault("window", windows[0])
         self.blocks = nn.ModuleList(
             TransformerBlock(self.dim, self.num_heads, attention=kinds[i % 2][0], mlp_ratio=mlp_ratio,
                              cross_attention=cross, modulated=self.conditioning.modulated,
@@ -118,7 +149,8 @@ class WALT(LatentDenoiser):
             for i in range(self.depth))
         self.final_layer = FinalLayer(self.dim, self.patch_size, self.out_channels,
                                       modulated=self.conditioning.modulated)
-        check_slots("WALT", self.attention_slots(), self.input_grid, self.conditioning)
+        check_slots("WALT", self.attention_slots(), self.input_grid, self.conditioning,
+                    {slot: job for slot, (_, _, job) in SLOTS.items()})
         self.initialize_weights()
         if compile:
             self.compile_blocks(self.blocks)
@@ -139,10 +171,10 @@ class WALT(LatentDenoiser):
     def text_inputs(self) -> tuple[str, ...]:
         return (("tokens",) if self.text_proj is not None else ()) + super().text_inputs
 
-    def attention_slots(self) -> list[tuple[str, nn.Module]]:
-        """``(slot, self-attention)`` of every layer, the slot named by its config key."""
-        keys = ("spatial_attention", "spatiotemporal_attention")
-        return [(f"layer {i} ({keys[i % 2]})", block.attn) for i, block in enumerate(self.blocks)]
+    def attention_slots(self) -> list[tuple[str, str, nn.Module]]:
+        """``(slot, config key, self-attention)`` of every layer."""
+        keys = list(SLOTS)
+        return [(f"layer {i} ({keys[i % 2]})", keys[i % 2], block.attn) for i, block in enumerate(self.blocks)]
 
     def _windowed_modules(self) -> list[tuple[str, nn.Module]]:
         mods = []

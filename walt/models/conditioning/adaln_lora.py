@@ -3,7 +3,8 @@
 ``A^1 = MLP(c + t)`` and ``A^i = A^1 + W_b^i W_a^i (c + t)`` for ``i ≠ 1``, with ``W_a^i: d → r`` and
 ``W_b^i: r → 6d``. The shared MLP and every ``W_b`` start at zero, so all modulations start at zero (adaLN-Zero).
 
-``lora_every_layer=True`` gives layer 1 its own low-rank correction too (``A^i = MLP(c + t) + W_b^i W_a^i (c + t)``
+``lora_every_layer=True`` (the default, as in the W.A.L.T preset and configs; ``False`` is Eq. 3 read literally)
+gives layer 1 its own low-rank correction too (``A^i = MLP(c + t) + W_b^i W_a^i (c + t)``
 for all ``i``): the parameter counts of W.A.L.T Table 3d (313/314/316/324/357M for r = 2..256) grow by
 ``L · 7d`` per unit of rank, not ``(L - 1) · 7d``, so the paper's implementation evidently has ``L`` LoRA pairs.
 """
@@ -20,7 +21,7 @@ from walt.models.conditioning.base import Conditioning
 class AdaLNLoRA(Conditioning):
     """W.A.L.T §4.3 AdaLN-LoRA with rank ``rank`` (Table 3d: r ∈ {2, 4, 16, 64, 256}; default r = 2)."""
 
-    def __init__(self, dim: int, num_layers: int, rank: int = 2, num_chunks: int = 6, lora_every_layer: bool = False):
+    def __init__(self, dim: int, num_layers: int, rank: int = 2, num_chunks: int = 6, lora_every_layer: bool = True):
         super().__init__(dim, num_layers, num_chunks)
         self.rank = rank
         self.lora_every_layer = lora_every_layer

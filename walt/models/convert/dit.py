@@ -7,14 +7,18 @@ Layouts. The original ``DiT-XL-2-256x256.pt`` has Latte's keys without ``temp_em
 (``transformer_blocks.{i}.norm1.emb``), identical in converted checkpoints: :func:`dit_diffusers_to_dit` requires
 them equal. diffusers' DiT normalizes the MLP input with eps 1e-5 (its default), DiT and walt with 1e-6.
 
-§3.6 initialization (:func:`dit_to_walt`), a video model from an image DiT:
+§3.6 initialization (:func:`dit_to_walt`), a video model from an image DiT, chosen by ``dit_init`` (the config key
+``dit_init`` of ``tools/train.py --load-from``):
 
-* spatial block ``i`` takes DiT's block ``i`` (attention, MLP and its adaLN regression; the index, as the public
-  Latte code loads DiT's keys by name); temporal blocks keep their fresh initialization (zero adaLN: each starts as
-  the identity, so the video model starts as the image model applied per frame) — or, with
-  ``temporal_from_dit=True``, take DiT's block of their index too, as the public code's name-based loading does;
-* patch embedding, timestep MLP and output layer are copied; DiT's ``pos_embed`` must be the model's fixed
-  table, which walt adds to every frame (the paper's "replicate the positional embedding n_f times");
+* ``"latte"`` (default; the public Latte ``train.py``): load by key name — every walt block ``k`` takes DiT's block
+  ``k`` (attention, MLP and its adaLN regression). In variant 2 (Latte's layout) spatial block ``j`` (index ``2j``)
+  takes DiT block ``2j`` and temporal block ``j`` (index ``2j + 1``) DiT block ``2j + 1``: all of DiT is used, its
+  odd blocks as the temporal blocks' start. DiT blocks beyond the model's depth are unused;
+* ``"spatial_only"``: spatial blocks as above, temporal blocks keep their fresh initialization (zero adaLN: each
+  starts as the identity) and DiT's blocks of their index are unused. The video model then starts as DiT's even
+  blocks applied per frame — not as DiT itself, whose odd blocks are dropped;
+* either way, patch embedding, timestep MLP and output layer are copied; DiT's ``pos_embed`` must be the model's
+  fixed table, which walt adds to every frame (the paper's "replicate the positional embedding n_f times");
 * the label embedding: copied when the model has DiT's classes, zeroed when it has others (the paper: "discard the
   relative parameters of DiT's label embedding and initialize them with zero values"), dropped for an
   unconditional model.
@@ -28,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from walt.models.backbones.lavita import SPATIAL, TEMPORAL
-from walt.models.convert.common import Converted, LayoutError, row
+from walt.models.convert.common import Converted, LayoutError
 from walt.models.convert.latte import export_keys, map_keys
 from walt.models.convert.layout import LATTE_ATTENTION, require_layout
 
@@ -44,11 +48,15 @@ _IN_BLOCK = {"norm1.linear.": "adaLN_modulation.1.", "attn1.to_out.0.": "attn.pr
 _SHARED = {"pos_embed.proj.": "x_embedder.proj.", "proj_out_1.": "final_layer.adaLN_modulation.1.",
            "proj_out_2.": "final_layer.linear."}
 _QKV = ("to_q", "to_k", "to_v")
+DIT_INIT = ("latte", "spatial_only")  # how §3.6 fills temporal blocks (module docstring)
 
 
 # --------------------------------------------------------------------------------------------- §3.6 initialization
-def dit_to_walt(sd: dict[str, Tensor], model: nn.Module, temporal_from_dit: bool = False) -> Converted:
-    """An original-layout DiT state dict as walt tensors initializing ``model`` (LAVITA §3.6, module docstring)."""
+def dit_to_walt(sd: dict[str, Tensor], model: nn.Module, dit_init: str = "latte") -> Converted:
+    """An original-layout DiT state dict as walt tensors initializing ``model`` (LAVITA §3.6, ``dit_init`` one of
+    :data:`DIT_INIT`, module docstring)."""
+    if dit_init not in DIT_INIT:
+        raise ValueError(f"dit_init must be one of {DIT_INIT}, got {dit_init!r}")
     require_layout(model, "DiT", **DIT)
     kinds = model.kinds
     if any(kind not in (SPATIAL, TEMPORAL) for kind in kinds.values()):
@@ -58,12 +66,12 @@ def dit_to_walt(sd: dict[str, Tensor], model: nn.Module, temporal_from_dit: bool
     for key in list(out.tensors):
         block = _row_block(key)
         kind = kinds.get(block) if block is not None else None
-        if block is None or kind == SPATIAL or (kind == TEMPORAL and temporal_from_dit):
+        if block is None or kind == SPATIAL or (kind == TEMPORAL and dit_init == "latte"):
             continue
         source = out.sources.pop(key)
         del out.tensors[key]
-        out.unused[source] = ("DiT block of a temporal block's index: temporal blocks start fresh (§3.6)"
-                              if kind == TEMPORAL else "not in this model")
+        out.unused[source] = ("DiT block of a temporal block's index: dit_init='spatial_only' starts temporal blocks "
+                              "fresh (§3.6)" if kind == TEMPORAL else "not in this model")
     table = out.tensors.get("y_embedder.embedding_table.weight")
     if table is not None:
         if model.y_embedder is None:

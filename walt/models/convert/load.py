@@ -17,8 +17,9 @@ NAMES = dict(walt_backbone="walt backbone", latte="Latte", dit="DiT", latte_diff
 
 
 def convert(sd: dict[str, Tensor], fmt: str, backbone: nn.Module, config: dict[str, Any] | None = None,
-            temporal_from_dit: bool = False) -> Converted:
-    """``sd`` (layout ``fmt``) as walt tensors for ``backbone``."""
+            dit_init: str = "latte") -> Converted:
+    """``sd`` (layout ``fmt``) as walt tensors for ``backbone`` (``dit_init``: how DiT fills temporal blocks,
+    :func:`~walt.models.convert.dit.dit_to_walt`)."""
     if fmt == "latte":  # latte.py and latte_img.py share the keys; their text projections read different inputs
         pooled = "text_embedding_projection.1.weight" in sd and layout_facts(backbone)["latte_text"] == "pooled"
         return (latte_img_to_walt if pooled else latte_to_walt)(sd, backbone)
@@ -32,7 +33,7 @@ def convert(sd: dict[str, Tensor], fmt: str, backbone: nn.Module, config: dict[s
             notes.append("diffusers' DiT embeds timesteps with frequencies 10000^(-i/(half-1)); the original DiT, "
                          "whose weights it holds, and walt use 10000^(-i/half)")
             sd = dit_diffusers_to_dit(sd)
-        out = dit_to_walt(sd, backbone, temporal_from_dit)
+        out = dit_to_walt(sd, backbone, dit_init)
         out.notes += notes
         return out
     if fmt == "walt_backbone":
@@ -45,10 +46,10 @@ def convert(sd: dict[str, Tensor], fmt: str, backbone: nn.Module, config: dict[s
 
 
 def load_public(backbone: nn.Module, sd: dict[str, Tensor], fmt: str, config: dict[str, Any] | None = None,
-                strict: bool = True, temporal_from_dit: bool = False) -> LoadReport:
+                strict: bool = True, dit_init: str = "latte") -> LoadReport:
     """Load ``sd`` into ``backbone``. ``strict``: every model tensor must come from the checkpoint and every
     checkpoint tensor must be used (a :class:`LayoutError` lists the others); otherwise they are reported."""
-    state, report = assemble(backbone, convert(sd, fmt, backbone, config, temporal_from_dit), NAMES[fmt])
+    state, report = assemble(backbone, convert(sd, fmt, backbone, config, dit_init), NAMES[fmt])
     if strict and (report.fresh or report.unused):
         raise LayoutError(f"{NAMES[fmt]} weights do not cover this model exactly: " + "; ".join(report.lines()[1:]))
     backbone.load_state_dict(state)

@@ -7,6 +7,10 @@ smaller than the table's (an image, ``t = 1``, passing a spatiotemporal layer) u
 for a window on another grid, the table is resampled to that grid's window: once and for good by
 :meth:`RelativePositionBias.interpolate` (aspect-ratio finetuning, App. A), or on the fly, differentiably, by
 ``forward(window, table_window)`` (run-time shape buckets); both give the same numbers.
+A window that spans more frames than the table only because image frames of joint training were appended
+(LAVITA+IMG: 16 video + 8 image frames under a whole-time window) needs no more rows: image frames never
+attend across frames, so the table must cover the offsets between video frames only, which is checked; the
+rows of the other pairs are masked out.
 """
 from __future__ import annotations
 
@@ -22,6 +26,18 @@ def relative_offsets(window: Sequence[int]) -> Tensor:
     (tokens in (t, h, w) row-major order)."""
     coords = torch.stack(torch.meshgrid(*[torch.arange(n) for n in window], indexing="ij")).flatten(1)  # (3, L)
     return (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
+
+
+def video_span(image_mask: Tensor | None, frames: int) -> int:
+    """The most frames any row of ``image_mask`` ``(B, T)`` spans from its first to its last video frame
+    (``frames`` without a mask)."""
+    if image_mask is None:
+        return frames
+    frames = image_mask.shape[1]
+    index = torch.arange(frames, device=image_mask.device)
+    first = torch.where(image_mask, frames, index).amin(1)
+    last = torch.where(image_mask, -1, index).amax(1)
+    return int((last - first + 1).clamp(min=0).max())
 
 
 class RelativePositionBias(nn.Module):
@@ -47,18 +63,29 @@ class RelativePositionBias(nn.Module):
             # Offset 0 of an axis sits at index (table_w - 1); a smaller window reads the central rows of the table.
             off = relative_offsets(window) + torch.tensor(table_window) - 1
             sizes = [2 * w - 1 for w in table_window]
+            off[..., 0].clamp_(0, sizes[0] - 1)  # Δt beyond the table: pairs with an image frame, masked (forward)
             flat = (off[..., 0] * sizes[1] + off[..., 1]) * sizes[2] + off[..., 2]
             self._index[key] = flat.flatten().to(self.table.device)
         return self._index[key]
 
-    def forward(self, window: Sequence[int], table_window: Sequence[int] | None = None) -> Tensor:
+    def forward(self, window: Sequence[int], table_window: Sequence[int] | None = None,
+                image_mask: Tensor | None = None) -> Tensor:
         """The bias of a concrete ``window``, read from the table resampled to ``table_window`` (default: the
-        table's own window; the resampling is :meth:`interpolate`'s, differentiable, for run-time shape buckets)."""
+        table's own window; the resampling is :meth:`interpolate`'s, differentiable, for run-time shape buckets).
+        ``image_mask`` ``(B, T)`` (True = image frame) lets the window span more frames than the table when its
+        video frames are no further apart than the table's."""
         window = tuple(window)
         table_window = self.window if table_window is None else tuple(int(w) for w in table_window)
-        if any(w > tw for w, tw in zip(window, table_window)):
+        if any(w > tw for w, tw in zip(window[1:], table_window[1:])):
             raise ValueError(f"RelativePositionBias: window {window} is larger than the table's window "
                              f"{table_window}; call interpolate({window}) first (aspect-ratio finetuning)")
+        if window[0] > table_window[0]:
+            span = video_span(image_mask, window[0])
+            if span > table_window[0]:
+                raise ValueError(f"RelativePositionBias: a window of {window[0]} frames holds video frames {span} "
+                                 f"frames apart, but the table was sized for windows of {table_window[0]} frames "
+                                 f"(window {table_window}, the token grid the model was built for); build the model "
+                                 f"for {span} frames (input_size / video_size)")
         table = self.table if table_window == self.window else resample_table(self.table, table_window)
         length = window[0] * window[1] * window[2]
         return table.flatten(1)[:, self._flat_index(window, table_window)].view(self.num_heads, length, length)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from registry import AUTOENCODERS, BACKBONES, DIFFUSIONS, MODELS, SAMPLERS, TEXT_ENCODERS
 from walt.diffusion.frame_prediction import (check_num_observed, frame_prediction_condition, observed_mask,
