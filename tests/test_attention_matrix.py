@@ -295,6 +295,8 @@ def test_relative_bias_sized_for_the_video_serves_appended_image_frames():
         joint = model(x, t, Conditions(y=y, image_mask=IMAGE_MASK[:1].expand(2, T)))
         alone = model(x[:, :, :4], t, Conditions(y=y))
         torch.testing.assert_close(joint[:, :, :4], alone, rtol=1e-5, atol=1e-5)
-        with pytest.raises(ValueError, match=r"holds video frames 6 frames apart, but the table was sized for "
-                                             r"windows of 4 frames"):
-            model(x, t, Conditions(y=y))
+        # 6 video frames are a longer clip, not appended images: the table follows the grid as for a shape bucket
+        # (resampled to 6 frames, tests/test_bucket_grids.py), so the first 4 frames no longer equal the 4-frame clip
+        longer = model(x, t, Conditions(y=y))
+        assert longer.shape[2] == T and torch.isfinite(longer).all()
+        assert not torch.allclose(longer[:, :, :4], alone, rtol=1e-3, atol=1e-3)
