@@ -190,3 +190,75 @@ def test_adm_inception_score_splits_of_5000_and_tgan_runs_of_one_split():
     runs = [score(probs[:7] + 1e-20), score(probs[7:] + 1e-20)]  # compute_inception_score.py L55-66
     out = metric_value("isv", stats, None, tgan)
     assert (out["value"], out["std"]) == pytest.approx((np.mean(runs), np.std(runs)))
+
+
+def test_adm_protocol_end_to_end_equals_the_evaluator_written_out(tmp_path, capsys):
+    """tools/eval.py --protocol adm on saved images against a reference batch in the evaluator's layout, with a
+    tiny walt InceptionV3 (it exposes mixed_6/conv): FID from np.cov (ddof 1) of the activations, or FID and sFID
+    from the stored mu/sigma, mu_s/sigma_s; IS of one split; precision / recall of the pool features."""
+    import scipy.linalg
+    import torch.nn.functional as F
+
+    from tool_loader import load_tool
+    from walt.evaluation.inception import InceptionV3
+
+    torch.manual_seed(0)
+    net = InceptionV3(num_classes=10, width=0.125).eval()
+    torch.save(dict(config=dict(num_classes=10, width=0.125), state_dict=net.state_dict()), tmp_path / "inc.pth")
+    rng = np.random.default_rng(0)
+    ref_images = rng.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
+    fake_images = rng.integers(0, 256, size=(5, 32, 32, 3), dtype=np.uint8)
+    os.makedirs(tmp_path / "fake")
+    for i, image in enumerate(fake_images):
+        Image.fromarray(image).save(tmp_path / "fake" / f"{i:06d}.png")
+
+    def activations(images):
+        spatial = []
+        hook = net.Mixed_6d.branch1x1.register_forward_hook(lambda m, i, o: spatial.append(o))
+        x = F.interpolate(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1, size=(299, 299),
+                          mode="bilinear", align_corners=False)
+        with torch.no_grad():
+            pool, _ = net(x)
+        hook.remove()
+        probs = torch.softmax(pool @ net.fc.weight.detach().T, dim=1)  # evaluator L603-614: no bias
+        return pool.numpy().astype(np.float64), spatial[0][:, :7].permute(0, 2, 3, 1).reshape(len(x), -1).numpy(), \
+            probs.numpy()
+
+    def fid(a, b_mu, b_sigma):
+        mu, sigma = a.mean(0), np.cov(a, rowvar=False)
+        root = scipy.linalg.sqrtm(sigma @ b_sigma, disp=False)[0].real
+        return float(np.sum((mu - b_mu) ** 2) + np.trace(sigma) + np.trace(b_sigma) - 2 * np.trace(root))
+
+    ref_pool, ref_spatial, _ = activations(ref_images)
+    fake_pool, fake_spatial, fake_probs = activations(fake_images)
+    np.savez(tmp_path / "ref.npz", ref_images)
+    args = ["--fake", str(tmp_path / "fake"), "--protocol", "adm", "--inception", str(tmp_path / "inc.pth"),
+            "--num", "5", "--batch-size", "8"]
+    run = lambda ref, *extra: load_tool("eval").main(  # noqa: E731
+        args + ["--ref-batch", str(tmp_path / ref), "--out", str(tmp_path / "out.json"), *extra]) == 0 and \
+        __import__("json").loads((tmp_path / "out.json").read_text())["metrics"]
+    metrics = run("ref.npz", "--metrics", "fid", "is", "precision", "recall")
+    assert metrics["fid"]["value"] == pytest.approx(fid(fake_pool, ref_pool.mean(0), np.cov(ref_pool, rowvar=False)),
+                                                    rel=1e-4)
+    kl = fake_probs * (np.log(fake_probs) - np.log(fake_probs.mean(0, keepdims=True)))
+    assert metrics["is"]["value"] == pytest.approx(np.exp(kl.sum(1).mean()), rel=1e-5)
+    assert (metrics["precision"]["value"], metrics["recall"]["value"]) == precision_recall(
+        ref_pool.astype(np.float32), fake_pool.astype(np.float32))
+    assert metrics["fid"]["num_real"] == 6 and metrics["fid"]["num_fake"] == 5
+    # stored statistics are used for FID / sFID, as the evaluator reads them: with the samples' own spatial
+    # covariance and a mean shifted by 1 in each of the 7·17·17 dimensions, sFID = 2023
+    mu, sigma = np.zeros(ref_pool.shape[1]), np.eye(ref_pool.shape[1])
+    np.savez(tmp_path / "stored.npz", ref_images, mu=mu, sigma=sigma, mu_s=fake_spatial.mean(0) + 1,
+             sigma_s=np.cov(fake_spatial.astype(np.float64), rowvar=False))
+    stored = run("stored.npz")
+    assert fake_spatial.shape[1] == 7 * 17 * 17
+    assert stored["fid"]["value"] == pytest.approx(fid(fake_pool, mu, sigma), rel=1e-4)
+    assert stored["sfid"]["value"] == pytest.approx(7 * 17 * 17, rel=1e-4)
+    # the TorchScript Inception exposes no spatial features: one error line naming it
+    from walt.evaluation.standin_detectors import save_standins
+    standin = save_standins(str(tmp_path / "det"))["inception"]
+    capsys.readouterr()
+    assert load_tool("eval").main(["--fake", str(tmp_path / "fake"), "--protocol", "adm", "--inception", standin,
+                                   "--num", "5", "--ref-batch", str(tmp_path / "ref.npz")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "spatial features" in err[0]

@@ -134,6 +134,8 @@ def run(args: argparse.Namespace, info) -> dict | None:
     device = torch.device(args.device) if args.device else info.device
     protocol, overrides = build_protocol(args)
     detectors = load_detectors(args, protocol, device)
+    if "sfid" in protocol.metrics and "inception" in detectors:
+        detectors["inception"].require_spatial()
     cfg = load_config(args.config, args.cfg_options) if args.config else None
     reference = None
     if protocol.name == "adm":

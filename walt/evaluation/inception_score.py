@@ -18,8 +18,9 @@ def inception_score(probs: np.ndarray, splits: int = 10, shuffle_seed: int | Non
     consecutive splits of that many rows instead (the last one shorter); ``eps``: added to every probability
     first (TGAN-v2's ``eps=1e-20``)."""
     probs = np.array(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[0] < splits:
-        raise ValueError(f"inception score: probabilities must be (N >= splits={splits}, K), got {probs.shape}")
+    least = splits if split_size is None else 1
+    if probs.ndim != 2 or probs.shape[0] < least:
+        raise ValueError(f"inception score: probabilities must be (N >= {least}, K), got {probs.shape}")
     if not np.allclose(probs.sum(axis=1), 1.0, atol=1e-4) or probs.min() < 0:
         raise ValueError("inception score: each row of probs must be a probability distribution (softmax output)")
     if shuffle_seed is not None:
