@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="stylegan-v",
                    help="the public metric code to reproduce (default stylegan-v; docs/evaluation.md)")
     p.add_argument("--metrics", nargs="+", metavar="NAME", help="a subset of the protocol's metrics (default: all)")
-    p.add_argument("--ref-batch", metavar="NPZ", help="adm: ADM's reference batch (arr_0 images, mu/sigma, mu_s/sigma_s)")
+    p.add_argument("--ref-batch", metavar="NPZ",
+                   help="adm: ADM's reference batch (arr_0 images; mu/sigma, mu_s/sigma_s when stored)")
     p.add_argument("--labels", choices=("reference", "balanced"), default="reference",
                    help="class labels of samples: drawn as the protocol's code draws them, seeded (default), or "
                         "i mod num_classes")
