@@ -261,3 +261,25 @@ def test_adm_protocol_end_to_end_equals_the_evaluator_written_out(tmp_path, caps
                                    "--num", "5", "--ref-batch", str(tmp_path / "ref.npz")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "spatial features" in err[0]
+
+
+def test_fvd_takes_the_first_clips_and_fid_the_frames_up_to_its_cap(tmp_path):
+    """fid50k_full reads generated frames up to 50,000 while fvd2048_16f reads the first 2,048 clips
+    (frechet_inception_distance.py L38-44, frechet_video_distance.py L47-49): here 3 clips and 20 frames."""
+    from walt.evaluation.detectors import load_detector
+    from walt.evaluation.runner import measure_generated
+    from walt.evaluation.standin_detectors import save_standins
+
+    paths = save_standins(str(tmp_path))
+    detectors = {k: load_detector(paths[k], k) for k in ("i3d", "inception")}
+    protocol = dataclasses.replace(STYLEGAN_V, num_samples=3, num_frames=4, max_fake_frames=20)
+    videos = torch.randint(0, 256, (8, 3, 4, 16, 16), dtype=torch.uint8)
+    total = {}
+    for first in (0, 4):  # two chunks of 4 clips
+        for name, stats in measure_generated(videos[first:first + 4], first, ["fvd", "fid"], detectors,
+                                             protocol).items():
+            total.setdefault(name, FeatureStats()).merge(stats)
+    assert total["fvd"].count == 3 and total["fid"].count == 20
+    with torch.no_grad():
+        expected = detectors["i3d"].net(videos[:3], rescale=True, resize=True, return_features=True).double()
+    np.testing.assert_allclose(total["fvd"].sum, expected.sum(0).numpy(), rtol=1e-5)

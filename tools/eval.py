@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import math
 import os
 import sys
 import time
@@ -145,6 +146,10 @@ def run(args: argparse.Namespace, info) -> dict | None:
                              "(e.g. VIRTUAL_imagenet256_labeled.npz)")
         reference = dict(load_reference_batch(args.ref_batch), path=os.path.abspath(args.ref_batch))
     num_fake = protocol.num_samples * protocol.is_runs
+    # fid50k_full reads generated frames up to 50,000: more clips than FVD's 2,048 when sampling a model (StyleGAN-V)
+    # or reading a folder; --num N instead gives every metric the same N samples
+    fid_frames = protocol.max_fake_frames if {"fid", "is"} & set(protocol.metrics) and "inception" in detectors \
+        and args.num is None else None
     model, source = None, {}
     if args.fake:
         listed = list_samples(args.fake)
@@ -173,10 +178,13 @@ def run(args: argparse.Namespace, info) -> dict | None:
         convert = functools.partial(convert_frames, size=size, order=protocol.convert, jpeg=protocol.jpeg,
                                     resample=protocol.resample)
     if args.fake:
+        upto = math.ceil(fid_frames / read_sample(listed[0]).shape[1]) if fid_frames else None
         fake = FolderSamples(args.fake, num_fake, args.batch_size, protocol.subset, args.seed, convert,
-                             args.allow_fewer)
+                             args.allow_fewer, upto)
     else:
         prompts = read_prompts(args.prompts) if args.prompts else None
+        if fid_frames and protocol.generator_fills_fid:  # StyleGAN-V samples a generator until 50,000 frames
+            num_fake = max(num_fake, math.ceil(fid_frames / model.video_size[0]))
         labels = None
         if getattr(model, "num_classes", None) is not None:
             rule = "balanced" if args.labels == "balanced" else protocol.labels

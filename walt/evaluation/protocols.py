@@ -52,6 +52,7 @@ class Protocol:
     resample: str = "lanczos"    # the converter's PIL resize filter (pixels.RESAMPLE)
     fake_uint8: str = "stylegan"  # generated [-1, 1] → uint8 rule (pixels.generated_to_uint8)
     fake_converted: bool = False  # generated samples go through the converter too (Latte's mp4 → frames)
+    generator_fills_fid: bool = False  # sampling a model: clips until max_fake_frames frames for FID (fid50k_full)
     labels: str = "dataset"      # class labels of samples: "dataset" (a random item's label) or "uniform" (randint)
     is_splits: int = 10
     is_split_size: int | None = None  # adm: consecutive splits of 5,000
@@ -71,7 +72,7 @@ ADM = "openai/guided-diffusion evaluations/evaluator.py"
 PROTOCOLS = {
     "stylegan-v": Protocol(
         "stylegan-v", ("fvd", "fid", "isv"), num_samples=2048, num_frames=16, num_real_clips=2048,
-        max_fake_frames=50000, cov_ddof=0,
+        max_fake_frames=50000, cov_ddof=0, generator_fills_fid=True,
         source="StyleGAN-V src/metrics (fvd2048_16f, fid50k_full, isv2048_ucf); LAVITA §4.1",
         steps=dict(
             decode=f"{SGV} src/scripts/convert_videos_to_frames.py L53, L71 (moviepy iter_frames)",
@@ -81,7 +82,8 @@ PROTOCOLS = {
                    "src/training/dataset.py L283-326 (sorted paths, short videos discarded)",
             interval=f"{SGV} src/metrics/frechet_video_distance.py L18, L26-28 (subsample_factor=1)",
             offset=f"{SGV} src/training/dataset.py L402-406 (randint(0, n - 16f + f - 1))",
-            counts=f"{SGV} src/metrics/metric_main.py L97-100, L115-118, L134-137",
+            counts=f"{SGV} src/metrics/metric_main.py L97-100, L115-118, L134-137; a generator is sampled until "
+                   "50,000 frames for FID: frechet_inception_distance.py L38-44, metric_utils.py L302-317",
             generated=f"{SGV} src/metrics/frechet_video_distance.py L37-43 (first 16 frames, no offset)",
             uint8=f"{SGV} src/metrics/metric_utils.py L285",
             labels=f"{SGV} src/metrics/metric_utils.py L306-307 (label of a random dataset item)",

@@ -65,13 +65,15 @@ def first_frames(videos: torch.Tensor, n: int, what: str) -> torch.Tensor:
 
 def measure_generated(videos: torch.Tensor, first: int, metrics: list[str], detectors: dict[str, Detector],
                       protocol: Protocol) -> Stats:
-    """Statistics of generated samples ``first, first+1, ...`` (uint8 ``(b, 3, T, H, W)``)."""
+    """Statistics of generated samples ``first, first+1, ...`` (uint8 ``(b, 3, T, H, W)``): FVD and video IS of
+    the first ``num_samples · is_runs`` samples, FID / IS of their frames up to ``max_fake_frames``."""
     out: Stats = {}
-    if "fvd" in metrics:
-        out["fvd"] = FeatureStats().add(detectors["i3d"].features(first_frames(videos, protocol.num_frames, "FVD")))
-    if "isv" in metrics:
-        clips = first_frames(videos, C3D_FRAMES, "the C3D video IS")
-        out["isv"] = FeatureStats(keep_rows=True).add(detectors["c3d"].probabilities(clips))
+    clips = videos[:max(0, protocol.num_samples * protocol.is_runs - first)]
+    if "fvd" in metrics and len(clips):
+        out["fvd"] = FeatureStats().add(detectors["i3d"].features(first_frames(clips, protocol.num_frames, "FVD")))
+    if "isv" in metrics and len(clips):
+        c3d_clips = first_frames(clips, C3D_FRAMES, "the C3D video IS")
+        out["isv"] = FeatureStats(keep_rows=True).add(detectors["c3d"].probabilities(c3d_clips))
     if {"fid", "sfid", "is", "precision"} & set(metrics):
         frames = frames_of(videos)
         if protocol.max_fake_frames is not None:  # fid50k_full measures the first 50k generated frames

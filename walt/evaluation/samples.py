@@ -143,13 +143,15 @@ def read_sample(path: str) -> Tensor:
 
 
 class FolderSamples:
-    """Saved samples (``--fake DIR``): ``num`` entries of :func:`list_samples`, the first ones (``subset="first"``,
-    StyleGAN-V) or ``random.Random(f"{seed}:generated").sample`` of them (Latte), read whole; video files go
-    through ``convert`` (the converter the protocol's user runs on generated mp4s), frame folders and images are
-    read as they are. A count the folder cannot reach stops with a ``ValueError`` (``allow_fewer`` proceeds)."""
+    """Saved samples (``--fake DIR``): ``num`` entries of :func:`list_samples` (``upto`` when larger and the folder
+    has them: the entries whose frames FID reads), the first ones (``subset="first"``, StyleGAN-V) or
+    ``random.Random(f"{seed}:generated").sample`` of them (Latte), read whole; video files go through ``convert``
+    (the converter the protocol's user runs on generated mp4s), frame folders and images are read as they are. A
+    ``num`` the folder cannot reach stops with a ``ValueError`` (``allow_fewer`` proceeds)."""
 
     def __init__(self, folder: str, num: int | None, batch_size: int, subset: str = "first", seed: int = 0,
-                 convert: Callable[[np.ndarray], Tensor] | None = None, allow_fewer: bool = False):
+                 convert: Callable[[np.ndarray], Tensor] | None = None, allow_fewer: bool = False,
+                 upto: int | None = None):
         entries = list_samples(folder)
         if not entries:
             raise ValueError(f"--fake {folder!r} holds no videos, frame folders or images")
@@ -157,6 +159,7 @@ class FolderSamples:
         if num > len(entries) and not allow_fewer:
             raise ValueError(f"{num} generated samples asked for, but --fake {folder!r} holds only {len(entries)}; "
                              f"ask for --num {len(entries)} or pass --allow-fewer")
+        num = max(num, upto or 0)  # fid50k_full reads the folder's frames up to 50,000, beyond the FVD clips
         if subset == "random":
             entries = [entries[i] for i in random.Random(f"{seed}:generated").sample(range(len(entries)),
                                                                                     min(num, len(entries)))]
