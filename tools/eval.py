@@ -11,8 +11,10 @@ examples:
   python tools/eval.py configs/lavita_ucf.py --checkpoint work_dirs/lavita_ucf --protocol stylegan-v \\
       --i3d i3d_torchscript.pt --c3d c3d_ucf101.pt --inception inception-2015-12-05.pt --out eval.json
   torchrun --nproc_per_node 8 tools/eval.py configs/walt_imagenet.py --checkpoint work_dirs/walt_imagenet \\
-      --protocol adm --inception inception-2015-12-05.pt
-  python tools/eval.py --fake samples/ --real data/ffs_videos --resolution 256 --protocol latte --i3d i3d_torchscript.pt
+      --protocol adm --ref-batch VIRTUAL_imagenet256_labeled.npz --inception inception-2015-12-05.pt \\
+      --metrics fid is precision recall
+  python tools/eval.py --fake samples/ --real data/ffs_videos --resolution 256 --protocol latte \\
+      --i3d i3d_torchscript.pt
   python tools/eval.py --fake samples/ --protocol adm --ref-batch VIRTUAL_imagenet256_labeled.npz \\
       --inception inception_v3_walt.pth
 """
