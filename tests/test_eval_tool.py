@@ -3,6 +3,7 @@ signatures, scripted and saved with torch.jit.save): the report's FVD / FID / vi
 computation written out here from the saved samples and the real videos; a second run takes the real statistics
 from the cache without reading real data; a 2-rank gloo run equals the 1-rank run."""
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -72,6 +73,17 @@ def video_is_reference(probs: np.ndarray, splits: int = 10) -> float:
     return float(np.mean(scores))
 
 
+def converted(video: np.ndarray) -> np.ndarray:
+    """StyleGAN-V's convert_videos_to_frames.py at the videos' own size: each frame saved with
+    ``frame.save(f.jpg, q=95)`` (PIL's default quality) and read back."""
+    out = []
+    for f in video:
+        buffer = io.BytesIO()
+        Image.fromarray(f).save(buffer, format="JPEG", q=95)
+        out.append(np.array(Image.open(buffer)))
+    return np.stack(out)
+
+
 def read_saved(folder: Path) -> torch.Tensor:
     """The saved samples (frame folders of PNGs) as uint8 (N, 3, T, H, W)."""
     videos = [np.stack([np.array(Image.open(f)) for f in sorted(d.iterdir())]) for d in sorted(folder.iterdir())]
@@ -84,9 +96,10 @@ def test_eval_tool_equals_the_protocol_computation_written_out(env, tmp_path):
                       tmp_path / "report.json")
     i3d, c3d, inception = (torch.jit.load(env["detectors"][k]) for k in ("i3d", "c3d", "inception"))
     fake = read_saved(samples)
-    # every demo video has exactly 16 frames: each real clip is a whole video (interval 1), at its own 16x16 size
+    # every demo video has exactly 16 frames: each real clip is a whole video (interval 1), at its own 16x16 size,
+    # as the converter writes it (JPEG quality 75)
     paths = sorted(p for p in (env["root"] / "demo").rglob("*.mp4"))
-    real = torch.from_numpy(np.stack([read_video(p) for p in paths])).permute(0, 4, 1, 2, 3)
+    real = torch.from_numpy(np.stack([converted(read_video(p)) for p in paths])).permute(0, 4, 1, 2, 3)
     assert fake.shape == real.shape == (N, 3, 16, 16, 16) and fake.dtype == torch.uint8
     with torch.no_grad():
         fvd = frechet_reference(*(i3d(v, rescale=True, resize=True, return_features=True).numpy()

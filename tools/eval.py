@@ -1,16 +1,22 @@
 #!/usr/bin/env python
-"""FVD, FID and Inception Scores of a model (sampled on the fly, nothing written unless --save-samples) or of a
-folder of samples, with the detector files of the StyleGAN-V / ADM protocols (TorchScript, loaded as they are) or
-walt's own I3D / InceptionV3 state dicts. Real-data statistics are cached per (dataset, protocol, detector sha256).
-Works the same under torchrun (each rank samples its share; rank 0 gathers and reports). docs/evaluation.md has the
-protocols and the command of every paper number.
+"""FVD, FID, sFID, precision / recall and Inception Scores of a model (sampled on the fly, nothing written unless
+--save-samples) or of a folder of samples, computed as the public metric code computes them: --protocol stylegan-v
+(StyleGAN-V src/metrics), latte (Latte tools/metrics), adm (ADM evaluations/evaluator.py with --ref-batch), tgan
+(TGAN-v2's IS script); detector files (TorchScript, loaded as they are) or walt's own I3D / InceptionV3 state dicts.
+Real-data statistics are cached per (every dataset argument, file-list digest, protocol, detector sha256). Works the
+same under torchrun (each rank samples its share; rank 0 gathers and reports). docs/evaluation.md has the protocols,
+the reference line of every step and the command of every paper number.
 
 examples:
   python tools/eval.py configs/lavita_ucf.py --checkpoint work_dirs/lavita_ucf --protocol stylegan-v \\
       --i3d i3d_torchscript.pt --c3d c3d_ucf101.pt --inception inception-2015-12-05.pt --out eval.json
   torchrun --nproc_per_node 8 tools/eval.py configs/walt_imagenet.py --checkpoint work_dirs/walt_imagenet \\
-      --protocol adm --inception inception-2015-12-05.pt
-  python tools/eval.py --fake samples/ --real data/ffs_frames --protocol stylegan-v --i3d i3d_torchscript.pt
+      --protocol adm --ref-batch VIRTUAL_imagenet256_labeled.npz --inception inception-2015-12-05.pt \\
+      --metrics fid is precision recall
+  python tools/eval.py --fake samples/ --real data/ffs_videos --resolution 256 --protocol latte \\
+      --i3d i3d_torchscript.pt
+  python tools/eval.py --fake samples/ --protocol adm --ref-batch VIRTUAL_imagenet256_labeled.npz \\
+      --inception inception_v3_walt.pth
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import math
 import os
 import sys
 import time
@@ -30,10 +37,12 @@ from walt.engine.distributed import cleanup, init_distributed
 from walt.engine.errors import WaltError
 from walt.engine.loading import load_model
 from walt.evaluation.detectors import KINDS, DetectorFileError, load_detector
+from walt.evaluation.adm_reference import load_reference_batch
+from walt.evaluation.pixels import convert_frames
 from walt.evaluation.protocols import METRICS, PROTOCOLS, get_protocol
 from walt.evaluation.real_data import real_data_from_config, real_data_from_folder
 from walt.evaluation.runner import evaluate
-from walt.evaluation.samples import FolderSamples, ModelSamples, read_prompts, read_sample
+from walt.evaluation.samples import FolderSamples, ModelSamples, draw_labels, list_samples, read_prompts, read_sample
 from walt.evaluation.stats_cache import DEFAULT_DIR
 
 ERRORS = (WaltError, DetectorFileError, VideoReadError, ValueError, KeyError, FileNotFoundError)
@@ -45,7 +54,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--checkpoint", help="checkpoint file or work dir to sample from (EMA weights)")
     p.add_argument("--fake", metavar="DIR", help="evaluate saved samples instead (videos, frame folders, images)")
     p.add_argument("--real", metavar="DIR", help="real videos / frame folders (default: the config's dataset)")
-    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="stylegan-v")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="stylegan-v",
+                   help="the public metric code to reproduce (default stylegan-v; docs/evaluation.md)")
+    p.add_argument("--metrics", nargs="+", metavar="NAME", help="a subset of the protocol's metrics (default: all)")
+    p.add_argument("--ref-batch", metavar="NPZ",
+                   help="adm: ADM's reference batch (arr_0 images; mu/sigma, mu_s/sigma_s when stored)")
+    p.add_argument("--labels", choices=("reference", "balanced"), default="reference",
+                   help="class labels of samples: drawn as the protocol's code draws them, seeded (default), or "
+                        "i mod num_classes")
+    p.add_argument("--allow-fewer", action="store_true",
+                   help="proceed when the data holds fewer videos / samples than asked for (recorded in the report)")
     for kind in KINDS:
         p.add_argument(f"--{kind}", metavar="FILE", help=f"{kind} detector: TorchScript file or walt state dict")
     p.add_argument("--expect-sha256", nargs="+", default=[], metavar="KIND=HEX",
@@ -63,9 +81,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="frame prediction: condition sample i on the first K frames of real clip i")
     p.add_argument("--no-ema", action="store_true", help="sample with the raw weights instead of the EMA")
     p.add_argument("--data-split", default="train", help="data.<split> of CONFIG holding the real data")
-    p.add_argument("--frame-interval", type=int, help="real-clip frame interval (default: the dataset's, else 1)")
+    p.add_argument("--frame-interval", type=int, help="real-clip frame interval (default: the protocol's: 1, latte 3)")
     p.add_argument("--resolution", type=int, nargs="+", metavar="H [W]",
-                   help="resolution of --real DIR without a config (default: the generated samples')")
+                   help="converter target size of --real DIR without a config (default: the generated samples')")
     p.add_argument("--save-samples", metavar="DIR", help="also write the samples losslessly (PNG) to DIR")
     p.add_argument("--stats-cache", default=DEFAULT_DIR, metavar="DIR", help=f"real statistics (default {DEFAULT_DIR})")
     p.add_argument("--no-stats-cache", action="store_true", help="recompute real statistics, write no cache")
@@ -77,7 +95,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def build_protocol(args: argparse.Namespace):
     protocol = get_protocol(args.protocol)
-    changes = {k: v for k, v in dict(num_samples=args.num, num_real_clips=args.num_real).items() if v is not None}
+    changes = {k: v for k, v in dict(num_samples=args.num, num_real_clips=args.num_real,
+                                     real_interval=args.frame_interval).items() if v is not None}
+    if args.metrics:
+        unknown = sorted(set(args.metrics) - set(protocol.metrics))
+        if unknown:
+            raise ValueError(f"--metrics {' '.join(unknown)}: not a metric of protocol {protocol.name} "
+                             f"({', '.join(protocol.metrics)})")
+        changes["metrics"] = tuple(m for m in protocol.metrics if m in args.metrics)
     return dataclasses.replace(protocol, **changes), changes
 
 
@@ -100,48 +125,95 @@ def load_detectors(args: argparse.Namespace, protocol, device) -> dict:
     return detectors
 
 
+def sample_size(args: argparse.Namespace, entries: list[str], model) -> tuple[int, int]:
+    """--resolution, else the size of the first saved sample or of the model's samples."""
+    if args.resolution:
+        return tuple(args.resolution * 2 if len(args.resolution) == 1 else args.resolution)
+    if args.fake and not entries:
+        raise ValueError(f"--fake {args.fake!r} holds no videos, frame folders or images")
+    return tuple(read_sample(entries[0]).shape[2:]) if args.fake else tuple(model.video_size[1:])
+
+
 def run(args: argparse.Namespace, info) -> dict | None:
     device = torch.device(args.device) if args.device else info.device
     protocol, overrides = build_protocol(args)
     detectors = load_detectors(args, protocol, device)
+    if "sfid" in protocol.metrics and "inception" in detectors:
+        detectors["inception"].require_spatial()
     cfg = load_config(args.config, args.cfg_options) if args.config else None
-    source: dict = {}
+    reference = None
+    if protocol.name == "adm":
+        if not args.ref_batch:
+            raise ValueError("protocol adm compares with ADM's reference batch: give --ref-batch FILE.npz "
+                             "(e.g. VIRTUAL_imagenet256_labeled.npz)")
+        reference = dict(load_reference_batch(args.ref_batch), path=os.path.abspath(args.ref_batch))
+    num_fake = protocol.num_samples * protocol.is_runs
+    # fid50k_full reads generated frames up to 50,000: more clips than FVD's 2,048 when sampling a model (StyleGAN-V)
+    # or reading a folder; --num N instead gives every metric the same N samples
+    fid_frames = protocol.max_fake_frames if {"fid", "is"} & set(protocol.metrics) and "inception" in detectors \
+        and args.num is None else None
+    model, source = None, {}
     if args.fake:
-        fake = FolderSamples(args.fake, protocol.num_samples, args.batch_size)
+        listed = list_samples(args.fake)
     elif cfg is not None and args.checkpoint:
         model, info_ckpt = load_model(args.config, args.checkpoint, not args.no_ema, args.cfg_options, device)
         source = dict(config=args.config, checkpoint=info_ckpt["path"], step=info_ckpt["step"],
                       weights=info_ckpt["weights"])
-        prompts = read_prompts(args.prompts) if args.prompts else None
-        fake = ModelSamples(model, protocol.num_samples, args.batch_size, args.seed, args.steps, args.cfg_scale,
-                            prompts, condition=None, save_dir=args.save_samples)
     else:
         raise ValueError("give CONFIG --checkpoint CKPT (sample from a model) or --fake DIR (saved samples)")
-    needs_real = any(METRICS[m][0] in detectors for m in protocol.metrics if m in ("fvd", "fid"))
+    needs_real = reference is None and any(METRICS[m][0] in detectors for m in protocol.metrics if m in ("fvd", "fid"))
     real = None
     if args.real:
-        size = args.resolution or (list(read_sample(fake.entries[0]).shape[2:]) if args.fake else
-                                   list(model.video_size[1:]))
-        real = real_data_from_folder(args.real, tuple(size * 2 if len(size) == 1 else size), args.frame_interval or 1)
-    elif cfg is not None:
-        real = real_data_from_config(cfg, args.data_split, args.frame_interval)
+        size = sample_size(args, listed if args.fake else [], model)
+        if size[0] != size[1]:
+            raise ValueError(f"--real {args.real}: samples of {size[0]}x{size[1]}; the protocol's converter makes "
+                             f"square frames: give --resolution N")
+        real = real_data_from_folder(args.real, size[0], protocol)
+    elif cfg is not None and (needs_real or args.cond_frames):
+        real = real_data_from_config(cfg, args.data_split, protocol)
     if real is None and (needs_real or args.cond_frames):
         raise ValueError("FVD / FID / --cond-frames need real data: give --real DIR or a CONFIG whose "
                          "data.<split> holds it")
-    clips = functools.cache(lambda: real.select_clips(protocol.num_real_clips or protocol.num_samples,
-                                                      protocol.num_frames or 16, args.seed))
+    convert = None
+    if protocol.convert is not None:
+        size = real.size if real is not None else None
+        convert = functools.partial(convert_frames, size=size, order=protocol.convert, jpeg=protocol.jpeg,
+                                    resample=protocol.resample)
+    if args.fake:
+        upto = math.ceil(fid_frames / read_sample(listed[0]).shape[1]) if fid_frames else None
+        fake = FolderSamples(args.fake, num_fake, args.batch_size, protocol.subset, args.seed, convert,
+                             args.allow_fewer, upto)
+    else:
+        prompts = read_prompts(args.prompts) if args.prompts else None
+        if fid_frames and protocol.generator_fills_fid:  # StyleGAN-V samples a generator until 50,000 frames
+            num_fake = max(num_fake, math.ceil(fid_frames / model.video_size[0]))
+        labels = None
+        if getattr(model, "num_classes", None) is not None:
+            rule = "balanced" if args.labels == "balanced" else protocol.labels
+            known = [s.label for s in real.dataset.samples] if real is not None and rule == "dataset" and \
+                real.identity["dataset"] != "folder" else None
+            labels = draw_labels(rule, num_fake, args.seed, model.num_classes, known)
+        fake = ModelSamples(model, num_fake, args.batch_size, args.seed, args.steps, args.cfg_scale, prompts,
+                            condition=None, save_dir=args.save_samples, labels=labels, uint8=protocol.fake_uint8,
+                            convert=convert if protocol.fake_converted else None)
+    clips = functools.cache(lambda: real.select_clips(
+        protocol.num_real_clips or protocol.num_samples, protocol.num_frames or 16, protocol.real_interval,
+        protocol.subset, args.seed, args.allow_fewer))
     if args.cond_frames:
         if args.fake:
             raise ValueError("--cond-frames needs a model to sample from (CONFIG --checkpoint)")
         fake.condition = lambda index: torch.stack(
             [real.read_clip(*clips()[i % len(clips())])[:, :args.cond_frames] for i in index]).float() / 127.5 - 1
     metrics = evaluate(protocol, detectors, fake, real, seed=args.seed, batch_size=args.batch_size,
-                       cache_dir=None if args.no_stats_cache else args.stats_cache, info=info, clips=clips)
+                       cache_dir=None if args.no_stats_cache else args.stats_cache, info=info, clips=clips,
+                       reference=reference)
     if metrics is None:
         return None
-    return dict(protocol=protocol.name, protocol_source=protocol.source, overrides=overrides, seed=args.seed,
-                world_size=info.world_size, generated=dict(source, **fake.describe(), cond_frames=args.cond_frames),
-                real=real.identity if real is not None else None, metrics=metrics)
+    return dict(protocol=protocol.name, protocol_source=protocol.source, protocol_steps=protocol.steps,
+                overrides=overrides, allow_fewer=args.allow_fewer, seed=args.seed, world_size=info.world_size,
+                generated=dict(source, **fake.describe(), cond_frames=args.cond_frames),
+                real=real.identity if real is not None else None,
+                reference_batch=reference["path"] if reference else None, metrics=metrics)
 
 
 def main(argv: list[str] | None = None) -> int:

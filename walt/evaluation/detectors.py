@@ -123,6 +123,28 @@ class Detector:
             raise ValueError(f"{self.path}: a {self.kind} detector gives probabilities, not features")
         return out.float().cpu()
 
+    def require_spatial(self) -> None:
+        """Stop with the missing layer named unless this detector exposes ADM's spatial features."""
+        if self.kind != "inception" or self.torchscript:
+            raise DetectorFileError(f"--{self.kind} {self.path}: a {self.format} {self.kind} detector exposes no "
+                                    f"spatial features (ADM's mixed_6/conv, needed by sFID); give a walt "
+                                    f"InceptionV3 state dict as --inception, or leave sfid out of --metrics")
+
+    @torch.no_grad()
+    def spatial_features(self, x: Tensor) -> Tensor:
+        """ADM's sFID features of uint8 images ``(B, 3, H, W)``: the TF graph's ``mixed_6/conv`` (the 1×1 branch
+        of torchvision's ``Mixed_6d``), first 7 channels, flattened in NHWC order (evaluator.py L24, L157-158,
+        L599). Only walt's InceptionV3 exposes that layer: the TorchScript ``inception-2015-12-05.pt`` returns pool
+        features and logits only."""
+        self.require_spatial()
+        found = []
+        hook = self.net.Mixed_6d.branch1x1.register_forward_hook(lambda _m, _i, out: found.append(out))
+        try:
+            self.net(self._float_input(x.to(self.device), 299))
+        finally:
+            hook.remove()
+        return found[0][:, :7].permute(0, 2, 3, 1).reshape(len(x), -1).float().cpu()
+
     @torch.no_grad()
     def probabilities(self, x: Tensor) -> Tensor:
         """Class probabilities of uint8 videos ``(B, 3, 16, H, W)`` (c3d) or images ``(B, 3, H, W)`` (inception),

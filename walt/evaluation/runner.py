@@ -15,6 +15,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from walt.engine.distributed import DistInfo
+from walt.evaluation.adm_reference import precision_recall
 from walt.evaluation.detectors import Detector
 from walt.evaluation.feature_stats import FeatureStats
 from walt.evaluation.frechet import frechet_distance
@@ -64,30 +65,44 @@ def first_frames(videos: torch.Tensor, n: int, what: str) -> torch.Tensor:
 
 def measure_generated(videos: torch.Tensor, first: int, metrics: list[str], detectors: dict[str, Detector],
                       protocol: Protocol) -> Stats:
-    """Statistics of generated samples ``first, first+1, ...`` (uint8 ``(b, 3, T, H, W)``)."""
+    """Statistics of generated samples ``first, first+1, ...`` (uint8 ``(b, 3, T, H, W)``): FVD and video IS of
+    the first ``num_samples · is_runs`` samples, FID / IS of their frames up to ``max_fake_frames``."""
     out: Stats = {}
-    if "fvd" in metrics:
-        out["fvd"] = FeatureStats().add(detectors["i3d"].features(first_frames(videos, protocol.num_frames, "FVD")))
-    if "isv" in metrics:
-        clips = first_frames(videos, C3D_FRAMES, "the C3D video IS")
-        out["isv"] = FeatureStats(keep_rows=True).add(detectors["c3d"].probabilities(clips))
-    if "fid" in metrics or "is" in metrics:
+    clips = videos[:max(0, protocol.num_samples * protocol.is_runs - first)]
+    if "fvd" in metrics and len(clips):
+        out["fvd"] = FeatureStats().add(detectors["i3d"].features(first_frames(clips, protocol.num_frames, "FVD")))
+    if "isv" in metrics and len(clips):
+        c3d_clips = first_frames(clips, C3D_FRAMES, "the C3D video IS")
+        out["isv"] = FeatureStats(keep_rows=True).add(detectors["c3d"].probabilities(c3d_clips))
+    if {"fid", "sfid", "is", "precision"} & set(metrics):
         frames = frames_of(videos)
-        if protocol.max_fake_frames is not None:  # fid50k_full measures at most 50k generated frames
+        if protocol.max_fake_frames is not None:  # fid50k_full measures the first 50k generated frames
             frames = frames[:max(0, protocol.max_fake_frames - first * videos.shape[2])]
-        if "fid" in metrics:
-            out["fid"] = FeatureStats().add(detectors["inception"].features(frames))
+        inception = detectors["inception"]
+        if "fid" in metrics or "precision" in metrics:  # precision / recall need every pool feature row
+            out["fid"] = FeatureStats(keep_rows="precision" in metrics).add(inception.features(frames))
+        if "sfid" in metrics:
+            out["sfid"] = FeatureStats().add(inception.spatial_features(frames))
         if "is" in metrics:
-            out["is"] = FeatureStats(keep_rows=True).add(detectors["inception"].probabilities(frames))
+            out["is"] = FeatureStats(keep_rows=True).add(inception.probabilities(frames))
     return out
+
+
+def real_key(metric: str, real: RealData, detector: Detector, protocol: Protocol, seed: int) -> dict:
+    """Everything the real statistics of ``metric`` depend on: the dataset's identity (every argument, the listing
+    digest), the protocol's conversion and sampling choices, the detector file."""
+    key = dict(real.identity, protocol=protocol.name, metric=metric, sha256=detector.sha256, ddof=protocol.cov_ddof,
+               convert=protocol.convert, jpeg=protocol.jpeg, resample=protocol.resample, size=real.size)
+    if metric == "fvd":
+        key.update(num_clips=protocol.num_real_clips, num_frames=protocol.num_frames, seed=seed,
+                   interval=protocol.real_interval, subset=protocol.subset)
+    return key
 
 
 def real_stats(metric: str, real: RealData, detector: Detector, protocol: Protocol, clips: Callable[[], list],
                seed: int, batch_size: int, cache_dir: str | None, info: DistInfo) -> dict | None:
     """Real ``mu``/``sigma``/``count`` of ``metric`` from the cache or computed (and cached); on rank 0."""
-    key = dict(real.identity, protocol=protocol.name, metric=metric, sha256=detector.sha256, ddof=protocol.cov_ddof)
-    if metric == "fvd":
-        key.update(num_clips=protocol.num_real_clips, num_frames=protocol.num_frames, seed=seed)
+    key = real_key(metric, real, detector, protocol, seed)
     path = cache_path(cache_dir, key) if cache_dir else None
     cached = load_stats(path, key) if path is not None else None
     if cached is not None:
@@ -119,37 +134,85 @@ def _frames_stats(real: RealData, items: range, detector: Detector) -> FeatureSt
     return stats
 
 
-def metric_value(metric: str, fake: FeatureStats, real: dict | None, protocol: Protocol) -> dict:
-    if metric in ("fvd", "fid"):
-        mu, sigma = fake.mean_cov(protocol.cov_ddof)
+def reference_batch_stats(reference: dict, detector: Detector, metrics: list[str], batch_size: int,
+                          info: DistInfo) -> dict | None:
+    """ADM: activations of the reference batch's images (pool rows, spatial statistics) and the FID / sFID
+    statistics the evaluator uses: the stored ``mu``/``sigma``/``mu_s``/``sigma_s`` when present."""
+    images = torch.from_numpy(reference["images"]).permute(0, 3, 1, 2)
+    groups = [images[k:k + batch_size] for k in range(0, len(images), batch_size)]
+
+    def compute(k: int) -> Stats:
+        out = {"fid": FeatureStats(keep_rows=True).add(detector.features(groups[k]))}
+        if "sfid" in metrics:
+            out["sfid"] = FeatureStats().add(detector.spatial_features(groups[k]))
+        return out
+
+    total = run_chunks(len(groups), compute, info, "reference batch")
+    if not info.is_main:
+        return None
+    stored = "mu" in reference
+    out = {"rows": total["fid"].all_rows(), "source": "stored mu/sigma" if stored else "computed (np.cov)"}
+    for metric, (mu, sigma) in (("fid", ("mu", "sigma")), ("sfid", ("mu_s", "sigma_s"))):
+        if metric in total:
+            stats = (reference[mu], reference[sigma]) if stored else total[metric].mean_cov(1)
+            out[metric] = dict(mu=stats[0], sigma=stats[1], count=np.array(len(images)))
+    return out
+
+
+def metric_value(metric: str, fake: Stats, real: dict | None, protocol: Protocol) -> dict:
+    if metric in ("fvd", "fid", "sfid"):
+        mu, sigma = fake[metric].mean_cov(protocol.cov_ddof)
         return dict(value=frechet_distance(real["mu"], real["sigma"], mu, sigma))
+    if metric in ("precision", "recall"):
+        precision, recall = precision_recall(real["rows"], fake["fid"].all_rows())
+        return dict(value=precision if metric == "precision" else recall, k=3)
+    rows = fake[metric].all_rows()
     seed = protocol.isv_shuffle_seed if metric == "isv" else None
-    mean, std = inception_score(fake.all_rows(), protocol.is_splits, shuffle_seed=seed)
-    return dict(value=mean, std=std, splits=protocol.is_splits, shuffle_seed=seed)
+    runs = [rows[k * len(rows) // protocol.is_runs:(k + 1) * len(rows) // protocol.is_runs]
+            for k in range(protocol.is_runs)]
+    scores = [inception_score(run, protocol.is_splits, seed, protocol.is_split_size, protocol.is_eps) for run in runs]
+    if protocol.is_runs > 1:  # TGAN-v2: mean and std over runs of one split each
+        values = [mean for mean, _ in scores]
+        return dict(value=float(np.mean(values)), std=float(np.std(values)), runs=protocol.is_runs,
+                    splits=protocol.is_splits)
+    mean, std = scores[0]
+    return dict(value=mean, std=std, splits=protocol.is_splits, split_size=protocol.is_split_size,
+                shuffle_seed=seed)
 
 
 def evaluate(protocol: Protocol, detectors: dict[str, Detector], fake, real: RealData | None, *, seed: int,
-             batch_size: int, cache_dir: str | None, info: DistInfo, clips: Callable[[], list]) -> dict | None:
-    """The metrics of ``protocol`` whose detector is given; the per-metric report on rank 0 (``None`` elsewhere).
-    ``fake`` has ``num_chunks`` and ``chunk(k)``; ``clips()`` returns the protocol's real clips."""
-    metrics = [m for m in protocol.metrics if METRICS[m][0] in detectors]
+             batch_size: int, cache_dir: str | None, info: DistInfo, clips: Callable[[], list],
+             reference: dict | None = None, metrics: list[str] | None = None) -> dict | None:
+    """The metrics of ``protocol`` (or ``metrics``) whose detector is given; the per-metric report on rank 0
+    (``None`` elsewhere). ``fake`` has ``num_chunks`` and ``chunk(k)``; ``clips()`` returns the protocol's real
+    clips; ``reference``: ADM's loaded reference batch."""
+    metrics = [m for m in (metrics or protocol.metrics) if METRICS[m][0] in detectors]
     fake_stats = run_chunks(fake.num_chunks, lambda k: measure_generated(
         fake.chunk(k), k * fake.batch_size, metrics, detectors, protocol), info, "generated")
-    reals = {m: real_stats(m, real, detectors[METRICS[m][0]], protocol, clips, seed, batch_size, cache_dir, info)
-             for m in metrics if m in ("fvd", "fid")}
+    reals: dict = {}
+    if reference is not None and {"fid", "sfid", "precision", "recall"} & set(metrics):
+        ref = reference_batch_stats(reference, detectors["inception"], metrics, batch_size, info)
+        if ref is not None:
+            reals = {m: dict(ref.get(m, {}), rows=ref["rows"], source=ref["source"], file=reference.get("path"))
+                     for m in metrics if m != "is"}
+    elif reference is None:
+        reals = {m: real_stats(m, real, detectors[METRICS[m][0]], protocol, clips, seed, batch_size, cache_dir, info)
+                 for m in metrics if m in ("fvd", "fid")}
     if not info.is_main:
         return None
     report = {}
     for metric in metrics:
         detector = detectors[METRICS[metric][0]]
-        entry = dict(metric_value(metric, fake_stats[metric], reals.get(metric), protocol), protocol=protocol.name,
+        source = "fid" if metric in ("precision", "recall") else metric
+        entry = dict(metric_value(metric, fake_stats, reals.get(metric), protocol), protocol=protocol.name,
                      seed=seed, detector=dict(kind=detector.kind, file=detector.path, sha256=detector.sha256,
                                               format=detector.format),
-                     num_fake=fake_stats[metric].count, description=METRICS[metric][1])
+                     num_fake=fake_stats[source].count, description=METRICS[metric][1])
         if metric == "fvd":
-            entry["num_frames"] = protocol.num_frames
+            entry.update(num_frames=protocol.num_frames, real_interval=protocol.real_interval)
         if metric in reals:
-            entry.update(num_real=int(reals[metric]["count"]), real_stats=reals[metric]["source"],
+            entry.update(num_real=len(reals[metric]["rows"]) if "rows" in reals[metric] else
+                         int(reals[metric]["count"]), real_stats=reals[metric]["source"],
                          real_stats_file=reals[metric]["file"])
         report[metric] = entry
     return report
