@@ -6,7 +6,7 @@ import random
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
 
 from registry import DATASETS
 from walt.data.collate import collate
@@ -30,17 +30,26 @@ def build_dataloader(data_cfg: dict, *, batch_size: int, num_workers: int, shuff
     shuffling order is determined by ``seed`` (and the rank). A pixel dataset draws item ``i``'s augmentation from
     ``item_generator(dataset seed, epoch, i)`` whatever worker loads it; its epoch is per process, so iterate the
     epochs with ``walt.engine.data_state.ResumableLoader`` (one set of workers for the whole run, the epoch sent
-    with every index) or call ``loader.dataset.set_epoch(epoch)`` before each epoch's ``iter(loader)``."""
+    with every index) or call ``loader.dataset.set_epoch(epoch)`` before each epoch's ``iter(loader)``.
+
+    A streamed dataset (an ``IterableDataset``: ``VideoShards``) is told its rank instead (``distribute``) and
+    splits its shards between ranks and workers itself; iterate it with ``walt.engine.stream_state.StreamingLoader``,
+    which keeps its position."""
     if "type" not in data_cfg and "train" in data_cfg:
         raise ValueError("build_dataloader: pass a dataset config such as cfg.data['train'], not the whole data dict")
     dataset = DATASETS.build(data_cfg)
     sampler = None
+    if distributed and (num_replicas is None or rank is None):
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError("build_dataloader(distributed=True) needs an initialized process group "
+                               "or explicit num_replicas and rank")
+        num_replicas, rank = dist.get_world_size(), dist.get_rank()
+    if isinstance(dataset, IterableDataset):
+        if distributed:
+            dataset.distribute(rank, num_replicas)
+        return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate,
+                          worker_init_fn=seed_worker, drop_last=drop_last, pin_memory=torch.cuda.is_available())
     if distributed:
-        if num_replicas is None or rank is None:
-            if not dist.is_available() or not dist.is_initialized():
-                raise RuntimeError("build_dataloader(distributed=True) needs an initialized process group "
-                                   "or explicit num_replicas and rank")
-            num_replicas, rank = dist.get_world_size(), dist.get_rank()
         sampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed,
                                      drop_last=drop_last)
     per_rank = len(sampler) if sampler is not None else len(dataset)

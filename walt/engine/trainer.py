@@ -22,6 +22,7 @@ from typing import Any, Callable
 import torch
 from mmengine.config import Config
 from torch import nn
+from torch.utils.data import IterableDataset
 
 from walt.engine.accumulation import BatchPlan, OptimizerStep
 from walt.engine.checkpoint import (latest_checkpoint, load_checkpoint, prune_checkpoints, remove_partial_writes,
@@ -41,6 +42,7 @@ from walt.engine.precision import resolve_precision
 from walt.engine.resume_check import check_resume, convert_data_position, run_settings
 from walt.engine.rng import rng_state, seed_everything, set_rng_state
 from walt.engine.schema import check_engine_config
+from walt.engine.stream_state import StreamingLoader
 from walt.models.generative.build import build_model
 from walt.utils import hardware
 
@@ -113,7 +115,11 @@ class Trainer:
             return build_dataloader(cfg.data.train, batch_size=self.plan.micro_batch_size,
                                     num_workers=cfg.data.num_workers, shuffle=True, seed=self.seed,
                                     distributed=self.dist.distributed, drop_last=True)
-        self.data = ResumableLoader(_build("data", loader), seed=self.seed)
+        built = _build("data", loader)
+        if isinstance(built.dataset, IterableDataset):  # streamed shards keep their own position
+            self.data = StreamingLoader(built, gather=lambda local: gather_objects(local, self.dist))
+        else:
+            self.data = ResumableLoader(built, seed=self.seed)
 
         # ---- state from a checkpoint -------------------------------------------------------------------------
         self.step, history, source, notes = 0, [], None, []
