@@ -57,15 +57,16 @@ class VideoShards(IterableDataset):
 
     Clip options as ``VideoDataset``'s; ``num_frames=None`` takes every ``frame_interval``-th frame of the whole
     video and ``resolution=None`` keeps the source size (clips of mixed shapes; :meth:`clip_shape` decides per
-    member). Items: ``video (3, T, H, W)`` in ``[-1, 1]``, ``label``, ``caption``, ``path``, ``key`` and the source's
-    ``num_frames``, ``height``, ``width``, ``fps`` (the table's columns); ``fields`` adds ``latent`` and the text
+    member). Items: ``video (3, T, H, W)`` in ``[-1, 1]``, ``label``, ``caption``, ``path``, ``key``, the ``epoch``
+    it was read in and the source's ``num_frames``, ``height``, ``width``, ``fps`` (the table's columns); ``fields`` adds ``latent`` and the text
     features (``text`` replaces ``caption``, as ``CachedTextDataset`` does) of shards written with them, and leaving
-    out ``video`` skips decoding. A member that cannot be decoded is skipped, logged and counted in ``skipped``."""
+    out ``video`` skips decoding. A member that cannot be decoded (or a shard that cannot be read) is skipped, logged
+    and counted in ``skipped``; more than ``max_retries`` failures in a row stop the stream with an error."""
 
     def __init__(self, index: str, urls: str | list[str] | None = None, num_frames: int | None = 16,
                  frame_interval: int = 1, resolution: int | tuple[int, int] | None = 256, random_crop: bool = False,
                  hflip: float = 0.5, temporal_sampling: str = "random", fields: tuple[str, ...] = ("video",),
-                 shuffle: bool = True, seed: int = 0):
+                 shuffle: bool = True, seed: int = 0, max_retries: int = 20):
         info = read_shard_index(index)
         self.counts = [int(shard["count"]) for shard in info["shards"]]
         if urls is None:
@@ -87,10 +88,10 @@ class VideoShards(IterableDataset):
         self.offsets = np.concatenate([[0], np.cumsum(self.counts)]).tolist()  # a member's id: offset + position
         self.num_frames, self.frame_interval, self.temporal_sampling = num_frames, frame_interval, temporal_sampling
         self.transform = ClipTransform(resolution, random_crop, hflip)
-        self.fields, self.shuffle, self.seed = tuple(fields), shuffle, seed
+        self.fields, self.shuffle, self.seed, self.max_retries = tuple(fields), shuffle, seed, max_retries
         self.rank, self.world_size, self.rotation = 0, 1, 0
         self.position: dict | None = None
-        self._skips = SkipCounter("VideoShards")
+        self._skips, self._failures = SkipCounter("VideoShards"), 0
 
     # ---- distribution and position ------------------------------------------------------------------------------
     @property
@@ -126,7 +127,7 @@ class VideoShards(IterableDataset):
         workers, index = (1, 0) if worker is None else (worker.num_workers, worker.id)
         local = (index + self.rotation) % workers
         plan = self.plans(workers)[local]
-        cursor = 0
+        cursor, self._failures = 0, 0
         for piece in plan.pieces():
             start = cursor
             for member, sample in self.read_piece(piece):
@@ -134,11 +135,20 @@ class VideoShards(IterableDataset):
                 try:
                     item = self.decode(sample, piece[0], self.offsets[piece[1]] + member)
                 except (VideoReadError, KeyError, ValueError) as err:
-                    self._skips.record(VideoReadError(f"{self.urls[piece[1]]} member {member}: {err}"))
+                    self._fail(f"{self.urls[piece[1]]} member {member}: {err}")
                     continue
+                self._failures = 0
                 item.update(shard_stream=plan.stream, shard_cursor=cursor)
                 yield item
             cursor = start + piece[3] - piece[2]  # members missing from a short shard count as read
+
+    def _fail(self, reason: str) -> None:
+        """Count and log one skipped member or unreadable shard; too many in a row raise."""
+        self._skips.record(VideoReadError(reason))
+        self._failures += 1
+        if self._failures > self.max_retries:
+            raise RuntimeError(f"VideoShards: {self._failures} members or shards in a row could not be read, the "
+                               f"last: {reason}; are the shards readable?")
 
     def read_piece(self, piece: Piece) -> Iterator[tuple[int, dict]]:
         """``(member index, raw sample)`` of members ``[first, end)`` of the piece's shard, read in order (the ones
@@ -147,18 +157,24 @@ class VideoShards(IterableDataset):
         _, shard, first, end = piece
         url = self.urls[shard]
         try:
-            source = [dict(url=url, stream=gopen(url))]
-            for member, sample in enumerate(group_by_keys(tar_file_expander(source))):
+            stream = gopen(url)
+        except _TAR_ERRORS as err:
+            self._fail(f"shard {url}: {err}")
+            return
+        try:
+            for member, sample in enumerate(group_by_keys(tar_file_expander([dict(url=url, stream=stream)]))):
                 if member >= end:
                     break
                 if member >= first:
                     yield member, sample
                     first = member + 1
         except _TAR_ERRORS as err:
-            self._skips.record(VideoReadError(f"shard {url}: {err}"))
+            self._fail(f"shard {url}: {err}")
             return
+        finally:
+            stream.close()
         if first < end:
-            self._skips.record(VideoReadError(f"shard {url} ends after {first} members, the index lists {end}"))
+            self._fail(f"shard {url} ends after {first} members, the index lists {end}")
 
     def clip_shape(self, meta: dict) -> tuple[int | None, tuple[int, int] | None]:
         """``(num_frames, (height, width))`` of the clip cut from a member with metadata ``meta``; ``None``: the
@@ -169,7 +185,7 @@ class VideoShards(IterableDataset):
         """The item of one raw tar member; random draws from ``item_generator(seed, epoch, member id)``."""
         meta = json.loads(sample["json"])
         item: dict[str, Any] = dict(label=int(meta.get("label") or 0), caption=meta.get("text") or "",
-                                    path=meta.get("path", ""), key=sample["__key__"],
+                                    path=meta.get("path", ""), key=sample["__key__"], epoch=epoch,
                                     **{k: int(meta.get(k) or 0) for k in ("num_frames", "height", "width")},
                                     fps=float(meta.get("fps") or 0.0))
         if "video" in self.fields:

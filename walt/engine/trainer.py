@@ -13,6 +13,7 @@ The config keys read here, their defaults and valid values are declared in walt/
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import traceback
@@ -117,7 +118,7 @@ class Trainer:
                                     distributed=self.dist.distributed, drop_last=True)
         built = _build("data", loader)
         if isinstance(built.dataset, IterableDataset):  # streamed shards keep their own position
-            self.data = StreamingLoader(built, gather=lambda local: gather_objects(local, self.dist))
+            self.data = StreamingLoader(built, gather=functools.partial(gather_objects, info=self.dist))
         else:
             self.data = ResumableLoader(built, seed=self.seed)
 
