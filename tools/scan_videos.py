@@ -18,16 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from tqdm import tqdm
 
 from walt.data.video_folder import find_videos
-from walt.data.video_io import VideoReadError, probe_video
-from walt.data.video_table import write_table
-
-
-def probe(path: str) -> dict | str:
-    """The probed columns of ``path``, or the reason it cannot be read."""
-    try:
-        return probe_video(path)
-    except (VideoReadError, OSError) as err:
-        return str(err)
+from walt.data.video_table import probe_columns, write_table
 
 
 def read_captions(path: str) -> dict[str, str]:
@@ -50,7 +41,7 @@ def scan(root: str, out: str, workers: int = 2, captions: dict[str, str] | None 
     table_dir = os.path.dirname(os.path.abspath(out))
     rows, unreadable = [], []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(probe, paths, chunksize=max(1, len(paths) // (16 * workers)))
+        results = pool.map(probe_columns, paths, chunksize=max(1, len(paths) // (16 * workers)))
         for path, result in tqdm(zip(paths, results), total=len(paths), desc="scan_videos", unit="video",
                                  disable=not progress):
             if isinstance(result, str):

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from registry import DATASETS
 from walt.data.listing import log_missing, resolve_video_path
 from walt.data.video_dataset import VideoDataset, VideoSample
+from walt.data.video_io import VideoReadError, probe_video
 
 REQUIRED_COLUMNS = ("path", "text", "num_frames", "height", "width", "fps")
 COLUMN_TYPES = {"path": pa.string(), "text": pa.string(), "num_frames": pa.int64(), "height": pa.int64(),
@@ -62,6 +63,15 @@ def write_table(rows: list[dict], path: str) -> None:
         pq.write_table(table, path)
     else:
         pa_csv.write_csv(table, path)
+
+
+def probe_columns(path: str) -> dict | str:
+    """``num_frames``, ``height``, ``width``, ``fps`` of the video at ``path``, or the reason it cannot be read
+    (a picklable function of the library, for ``tools/scan_videos.py``'s process pool)."""
+    try:
+        return probe_video(path)
+    except (VideoReadError, OSError) as err:
+        return str(err)
 
 
 def table_root(table: str, root: str | None) -> str:
