@@ -5,23 +5,23 @@ import os
 import tarfile
 from collections import defaultdict
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 
 from engine_tiny import write_config
 from registry import DATASETS, MODELS
 from tool_loader import load_tool
-from walt.data.collate import collate
 from walt.data.loader import build_dataloader
 from walt.data.shard_plan import merge_position
+from walt.data.text_cache import encode_text_cache
+from walt.data.video_table import read_table, write_table
 from walt.data.video_io import read_video
 from walt.engine.config import load_config
 from walt.engine.stream_state import StreamingLoader
 from walt.engine.trainer import Trainer
+from walt.models.autoencoders.identity import IdentityAutoencoder
 
 FRAMES, SIZE = 6, 16
 
@@ -35,7 +35,6 @@ def demo(tmp_path_factory):
                                       "--size", str(SIZE)])
     rows, _ = load_tool("scan_videos").scan(str(out / "demo"), str(out / "table.parquet"), workers=1,
                                             label_from_folder=True, progress=False)
-    from walt.data.video_table import write_table
     write_table(rows[:14], str(out / "table.parquet"))
     load_tool("make_shards").make_shards(str(out / "table.parquet"), str(out / "shards"), 3, shuffle_seed=0,
                                          progress=False)
@@ -145,7 +144,6 @@ def test_resume_under_another_world_size_reads_each_member_of_the_epoch_once(dem
 
 
 def test_corrupt_members_are_skipped_and_counted(demo, tmp_path):
-    from walt.data.video_table import read_table, write_table
     rows = read_table(str(demo / "table.parquet"))[:6]
     for row in rows:
         row["path"] = os.path.relpath(demo / row["path"], tmp_path)
@@ -166,7 +164,6 @@ def test_corrupt_members_are_skipped_and_counted(demo, tmp_path):
 
 
 def test_table_dataset_reads_csv_and_parquet_alike(demo, tmp_path):
-    from walt.data.video_table import read_table, write_table
     rows = read_table(str(demo / "table.parquet"))
     write_table(rows, str(demo / "table_copy.csv"))
     kw = dict(num_frames=2, frame_interval=2, resolution=(8, 8), hflip=0.0, temporal_sampling="center")
@@ -195,7 +192,6 @@ def test_scan_videos_lists_an_unreadable_file_and_goes_on(tmp_path, capsys):
                                    "--captions", str(tmp_path / "videos" / "captions.csv"), "--no-progress"])
     captured = capsys.readouterr()
     assert "broken.mp4" in captured.err and "4 videos" in captured.out and "1 unreadable" in captured.out
-    from walt.data.video_table import read_table
     rows = read_table(str(tmp_path / "t.csv"))
     assert len(rows) == 4 and all(r["text"] for r in rows)
     for row in rows:
@@ -223,3 +219,31 @@ def test_trainer_resumes_streamed_shards_with_the_identical_loss_sequence(demo, 
     first = Trainer(load_config(path, {"max_steps": 4}), work_dir=tmp_path / "split").train()
     second = Trainer(load_config(path, {"max_steps": 6}), work_dir=tmp_path / "split", resume=True).train()
     assert len(full) == 6 and first + second == full  # exact float equality
+
+
+def fake_text_encoder(captions):
+    """Deterministic stand-in text features: token ``j`` of a caption holds its length + j."""
+    lengths = torch.tensor([float(len(c)) for c in captions])
+    tokens = lengths[:, None, None] + torch.arange(3.0)[None, :, None].expand(-1, -1, 4)
+    return dict(tokens=tokens, mask=torch.ones(len(captions), 3, dtype=torch.bool), pooled=tokens.mean(1))
+
+
+def test_shards_carry_the_cached_latents_and_text_features_of_their_rows(demo, tmp_path):
+    table = str(demo / "table.parquet")
+    clips = DATASETS.build(dict(type="VideoTable", table=table, num_frames=2, resolution=8, hflip=0.0,
+                                temporal_sampling="center"))
+    load_tool("encode_latents").encode_dataset(IdentityAutoencoder(3), clips, tmp_path / "latents", shard_size=5,
+                                               progress=False)  # the "latents" are the clips themselves
+    encode_text_cache(fake_text_encoder, [s.caption for s in clips.samples], tmp_path / "text.pt")
+    load_tool("make_shards").make_shards(table, str(tmp_path / "shards"), 4, latents=str(tmp_path / "latents"),
+                                         text_cache=str(tmp_path / "text.pt"), progress=False)
+    streamed = DATASETS.build(dict(type="VideoShards", index=str(tmp_path / "shards" / "index.json"),
+                                   fields=("latent", "text")))
+    row_of = {os.path.normpath(str(demo / row["path"])): i for i, row in enumerate(read_table(table))}
+    for item in take(streamed, 14):
+        i = row_of[os.path.normpath(str(demo / item["path"]))]
+        assert "video" not in item and "caption" not in item
+        assert torch.equal(item["latent"], clips[i]["video"])
+        assert torch.equal(item["text_tokens"], fake_text_encoder([clips.samples[i].caption])["tokens"][0])
+    with pytest.raises(ValueError, match="written without"):
+        DATASETS.build(dict(type="VideoShards", index=str(demo / "shards" / "index.json"), fields=("latent",)))
