@@ -247,3 +247,26 @@ def test_shards_carry_the_cached_latents_and_text_features_of_their_rows(demo, t
         assert torch.equal(item["text_tokens"], fake_text_encoder([clips.samples[i].caption])["tokens"][0])
     with pytest.raises(ValueError, match="written without"):
         DATASETS.build(dict(type="VideoShards", index=str(demo / "shards" / "index.json"), fields=("latent",)))
+
+
+def test_two_process_run_saves_a_position_that_resumes_on_one_process_reading_each_member_once(demo, tmp_path):
+    from torchrun_jobs import run_jobs
+    from walt.engine.checkpoint import load_checkpoint
+    cfg = shards_cfg(demo, resolution=(4, 4))  # EngineTinyMLP's clips: 3 × 2 × 4 × 4
+    path = write_config(tmp_path, max_steps=3, ckpt_interval=3, data=dict(train=cfg, batch_size=4, num_workers=0))
+    run_jobs([dict(name="ddp", config=str(path), work_dir=str(tmp_path / "ddp"), options=None, resume=False)])
+    position = load_checkpoint(tmp_path / "ddp" / "step_00000003.pth")["data"]
+    seen = []  # what each rank read in its 3 micro-batches of 2: the first 6 members of its stream
+    for rank in range(2):
+        dataset = DATASETS.build(cfg)
+        dataset.distribute(rank, 2)
+        seen += [(item["epoch"], item["key"]) for item in take(dataset, 6)]
+    single = StreamingLoader(build_dataloader(cfg, batch_size=1, num_workers=0))
+    single.load_state_dict(position)
+    while True:
+        batch = single.next_batch()
+        if int(batch["epoch"]) >= position["next_epoch"]:
+            break
+        seen.append((int(batch["epoch"]), batch["key"][0]))
+    for epoch in range(position["next_epoch"]):
+        assert sorted(k for e, k in seen if e == epoch) == sorted(member_shards(demo)), epoch
