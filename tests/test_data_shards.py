@@ -121,6 +121,8 @@ def test_resume_mid_epoch_continues_with_the_next_unseen_member(demo):
     assert keys_of(before + after) == keys_of(expected)
     for a, b in zip(before + after, expected):
         assert torch.equal(a["video"], b["video"])
+    with pytest.raises(ValueError, match="configured shards are 5 of 14"):
+        resumed.load_state_dict(dict(state, shards=state["shards"][:4] + [1, 1]))
 
 
 def test_resume_under_another_world_size_reads_each_member_of_the_epoch_once(demo):
@@ -132,7 +134,7 @@ def test_resume_under_another_world_size_reads_each_member_of_the_epoch_once(dem
     plans = [plan for loader in loaders for plan in loader.dataset.plans(2)]
     position = merge_position(plans, [n for loader in loaders for n in loader.consumed])  # what gather joins
     single = StreamingLoader(build_dataloader(shards_cfg(demo), batch_size=1, num_workers=0))
-    single.load_state_dict(dict(position, turn=0))
+    single.load_state_dict(dict(position, turn=0, shards=single.dataset.counts))
     while True:
         batch = single.next_batch()
         if int(batch["epoch"]) > position["next_epoch"]:

@@ -51,15 +51,21 @@ class StreamingLoader:
         return batch
 
     def state_dict(self) -> dict:
-        """``{"next_epoch", "streams", "turn"}`` (a collective under ``torchrun``); ``turn``: the stream (of this
-        rank's) whose batch comes next."""
+        """``{"next_epoch", "streams", "turn", "shards"}`` (a collective under ``torchrun``); ``turn``: the stream
+        (of this rank's) whose batch comes next; ``shards``: the member count of every shard, which a resumed run's
+        shards must match."""
         position = merge_position(self.dataset.plans(self.loader.num_workers), self.consumed, self.gather)
-        return dict(position, turn=(self.dataset.rotation + self.batches) % self.workers)
+        return dict(position, turn=(self.dataset.rotation + self.batches) % self.workers, shards=self.dataset.counts)
 
     def load_state_dict(self, state: dict) -> None:
         if "streams" not in state:
             raise ValueError(f"the checkpoint's data position {sorted(state)} is a map-style dataset's, not a "
                              f"streamed one's (VideoShards): resume with the data config it was trained with")
+        if list(state["shards"]) != self.dataset.counts:
+            raise ValueError(f"the checkpoint's data position is for {len(state['shards'])} shards of "
+                             f"{sum(state['shards'])} members; the configured shards are {len(self.dataset.counts)} "
+                             f"of {sum(self.dataset.counts)} (or hold other counts): resume on the shards it was "
+                             f"trained on")
         position = {k: state[k] for k in ("next_epoch", "streams")}
         self.dataset.load_position(position, rotation=int(state.get("turn", 0)) % self.workers)
         self.batches, self.consumed, self._iterator = 0, [0] * self.workers, None
