@@ -138,6 +138,8 @@ def sharded_vs_folder(train: dict, batch_size: int, workers: int, batches: int, 
             loader = build_dataloader(cfg, batch_size=batch_size, num_workers=workers, seed=0)
             speeds[name].append(data_throughput(loader, batches))
             del loader
+    print("  rounds (clips/s): " + "; ".join(f"{name} {', '.join(f'{v:.1f}' for v in values)}"
+                                           for name, values in speeds.items()))
     return statistics.median(speeds["folder"]), statistics.median(speeds["sharded"])
 
 
