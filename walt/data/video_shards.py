@@ -69,6 +69,10 @@ class VideoShards(IterableDataset):
                  shuffle: bool = True, seed: int = 0, max_retries: int = 20):
         info = read_shard_index(index)
         self.counts = [int(shard["count"]) for shard in info["shards"]]
+        empty = [shard["name"] for shard in info["shards"] if int(shard["count"]) < 1]
+        if empty or not self.counts:
+            raise ValueError(f"VideoShards: {index!r} lists no shards or empty ones ({empty[:3]}); every shard needs "
+                             f"at least one member")
         if urls is None:
             urls = [os.path.join(os.path.dirname(os.path.abspath(index)), shard["name"]) for shard in info["shards"]]
         self.urls = expand_urls(urls) if isinstance(urls, str) else list(urls)
