@@ -2,8 +2,8 @@
 image; writing generated videos as mp4 (H.264 through PyAV) or gif (Pillow), and a grid of samples.
 
 Every reader returns ``uint8`` arrays ``(T, H, W, 3)`` (RGB); a video file's bytes already in memory (a member of a
-tar shard, walt/data/video_shards.py) decode like a file (``open_video_file``); writers take that or a tensor ``(3, T, H, W)`` in
-``[-1, 1]`` (the model output convention). Whatever goes wrong inside a decoder (corrupt or
+tar shard, walt/data/video_shards.py) decode like a file (``open_video_file``); writers take that or a tensor
+``(3, T, H, W)`` in ``[-1, 1]`` (the model output convention). Whatever goes wrong inside a decoder (corrupt or
 truncated file, unknown codec, fewer decodable frames than the container claims) surfaces as
 :class:`VideoReadError`, the one exception the datasets catch to skip a sample.
 """

@@ -52,16 +52,18 @@ class VideoShards(IterableDataset):
     """Clips streamed from the tar shards that ``index`` (a shard folder's ``index.json``) lists. ``urls``: where
     the shards are read from, a list or a brace pattern (``"pipe:aws s3 cp s3://bucket/shard-{000000..000099}.tar
     -"``), in the index's order; default: the index's folder. Each rank and data-loader worker reads disjoint whole
-    shards (walt/data/shard_plan.py); the data position (``state_dict`` / ``load_state_dict``, saved in training
-    checkpoints) resumes mid-epoch with no member read twice or skipped, under any world size or worker count.
+    shards (walt/data/shard_plan.py); the data position (``load_position``; kept and saved in training checkpoints
+    by walt/engine/stream_state.py) resumes mid-epoch with no member read twice or skipped, under any world size
+    or worker count.
 
     Clip options as ``VideoDataset``'s; ``num_frames=None`` takes every ``frame_interval``-th frame of the whole
     video and ``resolution=None`` keeps the source size (clips of mixed shapes; :meth:`clip_shape` decides per
     member). Items: ``video (3, T, H, W)`` in ``[-1, 1]``, ``label``, ``caption``, ``path``, ``key``, the ``epoch``
-    it was read in and the source's ``num_frames``, ``height``, ``width``, ``fps`` (the table's columns); ``fields`` adds ``latent`` and the text
-    features (``text`` replaces ``caption``, as ``CachedTextDataset`` does) of shards written with them, and leaving
-    out ``video`` skips decoding. A member that cannot be decoded (or a shard that cannot be read) is skipped, logged
-    and counted in ``skipped``; more than ``max_retries`` failures in a row stop the stream with an error."""
+    it was read in and the source's ``num_frames``, ``height``, ``width``, ``fps`` (the table's columns);
+    ``fields`` adds ``latent`` and the text features (``text`` replaces ``caption``, as ``CachedTextDataset``
+    does) of shards written with them, and leaving out ``video`` skips decoding. A member that cannot be decoded
+    (or a shard that cannot be read) is skipped, logged and counted in ``skipped``; more than ``max_retries``
+    failures in a row stop the stream with an error."""
 
     def __init__(self, index: str, urls: str | list[str] | None = None, num_frames: int | None = 16,
                  frame_interval: int = 1, resolution: int | tuple[int, int] | None = 256, random_crop: bool = False,
