@@ -16,12 +16,18 @@ mixed sizes and lengths: clips/s over one epoch, the padding its batches carry (
 shapes padded to the largest would carry, and the spread of tokens (pixels) per batch with the token budget against
 one fixed batch size for every bucket.
 
+``--sharded`` instead compares the readers of the same clips (issue 29): the folder reader (``UCF101`` over the
+demo files, decoding every clip: ``keep_decoded`` off) and the sharded streaming reader (``VideoShards`` over tar
+shards written from them by tools/scan_videos.py + tools/make_shards.py), both with ``--workers`` workers and the
+same clip settings, in alternating rounds; target: sharded ≥ folder.
+
 Example::
 
     python benchmarks/data_throughput.py       # ~1 min on 2 cores; makes demo data in a temp dir if needed
     python benchmarks/data_throughput.py --config configs/demo/walt_t2v_demo.py
     python benchmarks/data_throughput.py --data data/demo --workers 2 --batches 40 --step-time 0.25
     python benchmarks/data_throughput.py --buckets      # the bucketed loader over 96 generated mixed-shape clips
+    python benchmarks/data_throughput.py --sharded --rounds 3   # sharded vs folder reader
 """
 from __future__ import annotations
 
@@ -47,11 +53,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_MODEL_CONFIG = os.path.join(REPO, "configs", "demo", "walt_demo.py")
 
 
-def make_demo_data(out: str) -> None:
-    spec = importlib.util.spec_from_file_location("make_demo_data", os.path.join(REPO, "tools", "make_demo_data.py"))
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    tool.main(["--out", out])
+    return tool
+
+
+def make_demo_data(out: str) -> None:
+    load_tool("make_demo_data").main(["--out", out])
 
 
 def endless(loader):
@@ -193,6 +203,24 @@ def buckets_main(args: argparse.Namespace) -> None:
     print(f"data_throughput --buckets: {r['clips_per_s']:.1f} clips/s, padding {100 * r['padding']:.1f}%, tokens per "
           f"batch max/min {max(r['tokens']) / min(r['tokens']):.2f} (fixed batch: "
           f"{max(r['fixed_tokens']) / min(r['fixed_tokens']):.2f})")
+def sharded_vs_folder(train: dict, batch_size: int, workers: int, batches: int, rounds: int, tmp: str,
+                      shard_size: int) -> tuple[float, float]:
+    """Median clips/s of the folder reader and of the sharded reader over the same clips, alternating rounds."""
+    table, shards = os.path.join(tmp, "table.parquet"), os.path.join(tmp, "shards")
+    load_tool("scan_videos").scan(train["root"], table, workers=workers, progress=False)
+    load_tool("make_shards").make_shards(table, shards, shard_size, shuffle_seed=0, progress=False)
+    clip = {k: train[k] for k in ("num_frames", "frame_interval", "resolution", "hflip") if k in train}
+    readers = {"folder": dict(train, keep_decoded=False),
+               "sharded": dict(type="VideoShards", index=os.path.join(shards, "index.json"), **clip)}
+    speeds: dict[str, list[float]] = {name: [] for name in readers}
+    for _ in range(rounds):
+        for name, cfg in readers.items():
+            loader = build_dataloader(cfg, batch_size=batch_size, num_workers=workers, seed=0)
+            speeds[name].append(data_throughput(loader, batches))
+            del loader
+    print("  rounds (clips/s): " + "; ".join(f"{name} {', '.join(f'{v:.1f}' for v in values)}"
+                                           for name, values in speeds.items()))
+    return statistics.median(speeds["folder"]), statistics.median(speeds["sharded"])
 
 
 def main() -> None:
@@ -211,6 +239,9 @@ def main() -> None:
     parser.add_argument("--buckets", action="store_true", help="measure the shape-bucketed loader (see above)")
     parser.add_argument("--clips", type=int, default=96, help="generated clips for --buckets")
     parser.add_argument("--batch-size", type=int, default=4, help="micro-batch of the largest bucket (--buckets)")
+    parser.add_argument("--sharded", action="store_true", help="compare the sharded reader with the folder reader")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of --sharded (median reported)")
+    parser.add_argument("--shard-size", type=int, default=16, help="members per shard for --sharded")
     args = parser.parse_args()
     harness.print_hardware()
     if args.buckets:
@@ -224,6 +255,14 @@ def main() -> None:
             root = os.path.join(tmp, "demo")
             make_demo_data(root)
         train = dict(data.train, root=root)
+        if args.sharded:
+            folder, sharded = sharded_vs_folder(train, data.batch_size, args.workers, args.batches, args.rounds, tmp,
+                                                args.shard_size)
+            print(f"torch {torch.__version__}, {os.cpu_count()} cpus; batch {data.batch_size}, {args.workers} "
+                  f"workers, {args.batches} batches x {args.rounds} rounds, shards of {args.shard_size}")
+            print(f"data_throughput --sharded: folder reader {folder:.1f} clips/s, sharded reader {sharded:.1f} "
+                  f"clips/s = {sharded / folder:.2f}x (target >= 1x: {'met' if sharded >= folder else 'NOT met'})")
+            return
         loader = build_dataloader(train, batch_size=data.batch_size, num_workers=args.workers, seed=0)
         clips_per_s = data_throughput(loader, args.batches)
         batch = next(iter(build_dataloader(train, batch_size=data.batch_size, num_workers=0)))

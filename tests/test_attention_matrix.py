@@ -285,7 +285,7 @@ def test_train_and_flops_refuse_with_one_error_line(case, tmp_path):
 def test_relative_bias_sized_for_the_video_serves_appended_image_frames():
     """LAVITA+IMG with W.A.L.T windows: a model built for 4 latent frames whose temporal slot holds a whole-time STW
     window with a relative position bias runs on 4 video + 2 appended image frames (its table covers every pair of
-    frames that may attend to each other), its video frames as the clip alone; 6 video frames name the sizes."""
+    frames that may attend to each other), its video frames as the clip alone; 6 video frames are a longer clip, its table resampled."""
     stw = dict(type="SpatiotemporalWindowAttention", window=(None, 2, 2))
     model = _randomize(BACKBONES.build(dict(LAVITA, input_size=(4, HW, HW), temporal_attention=stw)))
     assert model.blocks["1"].attn.rel_pos.window == (4, 2, 2)

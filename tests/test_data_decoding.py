@@ -63,7 +63,7 @@ def test_truncated_copy_is_skipped_and_counted(tmp_path, caplog):
                           temporal_sampling="center")
     assert len(dataset) == 3
     truncated = [s.path for s in dataset.samples].index(str(tmp_path / "carphone_truncated.mp4"))
-    with caplog.at_level(logging.WARNING, logger="walt.data.video_dataset"):
+    with caplog.at_level(logging.WARNING, logger="walt.data.skips"):
         item = dataset[truncated]
     assert dataset.skipped == 1
     assert "carphone_truncated.mp4" in caplog.text and "1 skipped so far" in caplog.text

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
 
 from registry import DATASETS
 from walt.data.bucket_sampler import BucketBatchSampler
@@ -41,17 +41,25 @@ def build_dataloader(data_cfg: dict, *, batch_size: int, num_workers: int, shuff
     :class:`~walt.data.bucket_sampler.BucketBatchSampler`: one bucket per batch, the same bucket on every rank, each
     bucket's batch ``token_budget // tokens`` with ``tokens`` one clip's cost (``bucket_tokens(buckets)``, e.g. the
     model's token counts, which also checks the shapes; default the pixel volume) and the budget the dataset's
-    ``token_budget`` or ``batch_size`` × the largest bucket's tokens."""
+    ``token_budget`` or ``batch_size`` × the largest bucket's tokens.
+
+    A streamed dataset (an ``IterableDataset``: ``VideoShards``) is told its rank instead (``distribute``) and
+    splits its shards between ranks and workers itself; iterate it with ``walt.engine.stream_state.StreamingLoader``,
+    which keeps its position."""
     if "type" not in data_cfg and "train" in data_cfg:
         raise ValueError("build_dataloader: pass a dataset config such as cfg.data['train'], not the whole data dict")
     dataset = DATASETS.build(data_cfg)
     sampler = None
-    if distributed:
-        if num_replicas is None or rank is None:
-            if not dist.is_available() or not dist.is_initialized():
-                raise RuntimeError("build_dataloader(distributed=True) needs an initialized process group "
-                                   "or explicit num_replicas and rank")
-            num_replicas, rank = dist.get_world_size(), dist.get_rank()
+    if distributed and (num_replicas is None or rank is None):
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError("build_dataloader(distributed=True) needs an initialized process group "
+                               "or explicit num_replicas and rank")
+        num_replicas, rank = dist.get_world_size(), dist.get_rank()
+    if isinstance(dataset, IterableDataset):
+        if distributed:
+            dataset.distribute(rank, num_replicas)
+        return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate,
+                          worker_init_fn=seed_worker, drop_last=drop_last, pin_memory=torch.cuda.is_available())
     generator = torch.Generator().manual_seed(seed + (rank or 0))
     common = dict(num_workers=num_workers, collate_fn=collate, worker_init_fn=seed_worker, generator=generator,
                   pin_memory=torch.cuda.is_available())

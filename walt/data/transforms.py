@@ -72,18 +72,20 @@ def to_resolution(resolution: int | tuple[int, int] | list[int]) -> tuple[int, i
 
 class ClipTransform:
     """uint8 frames ``(T, H, W, 3)`` → float clip ``(3, T, h, w)`` in ``[-1, 1]``: crop to the output aspect
-    ratio (center or random position), antialiased bilinear resize, horizontal flip with probability ``hflip``."""
+    ratio (center or random position), antialiased bilinear resize, horizontal flip with probability ``hflip``.
+    ``resolution=None`` keeps every clip at its own size (clips of mixed shapes, for shape buckets)."""
 
-    def __init__(self, resolution: int | tuple[int, int] = 256, random_crop: bool = False, hflip: float = 0.5):
+    def __init__(self, resolution: int | tuple[int, int] | None = 256, random_crop: bool = False,
+                 hflip: float = 0.5):
         if not 0.0 <= hflip <= 1.0:
             raise ValueError(f"hflip is a probability in [0, 1], got {hflip}")
-        self.size = to_resolution(resolution)
+        self.size = None if resolution is None else to_resolution(resolution)
         self.random_crop, self.hflip = random_crop, hflip
 
     def __call__(self, frames: np.ndarray, generator: torch.Generator | None = None) -> Tensor:
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"ClipTransform: expected uint8 frames (T, H, W, 3), got shape {frames.shape}")
-        out_h, out_w = self.size
+        out_h, out_w = self.size or frames.shape[1:3]
         top, left, crop_h, crop_w = crop_box(frames.shape[1], frames.shape[2], out_h, out_w, self.random_crop,
                                              generator)
         x = torch.from_numpy(np.ascontiguousarray(frames[:, top:top + crop_h, left:left + crop_w]))

@@ -6,27 +6,24 @@ Items are dicts (docs/architecture.md "Batches"): ``video`` ``(3, T, H, W)`` flo
 and in whatever order (a resumed run is bit-exact with workers); ``set_epoch`` selects the epoch. A sample that
 cannot be decoded (corrupt, truncated, too short) is skipped: another index is drawn deterministically from
 ``(seed, index, attempt)`` and continues the failed item's draws; the skip is logged (from the worker process
-that met it) and counted in ``dataset.skipped``, a counter in shared memory that the main process reads even
-when data-loader workers did the decoding. An empty sample list fails at construction, naming the root.
+that met it) and counted in ``dataset.skipped`` (walt/data/skips.py: the main process reads it even when
+data-loader workers did the decoding). An empty sample list fails at construction, naming the root.
 """
 from __future__ import annotations
 
-import logging
-import multiprocessing
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
+from walt.data.skips import SkipCounter
 from walt.data.transforms import TEMPORAL_MODES, ClipTransform, item_generator, sample_frame_indices
 from walt.data.video_io import DecodedVideo, Video, VideoReadError, open_video, read_frames
 
-logger = logging.getLogger(__name__)
 T = TypeVar("T")
-COUNTER_SLOTS = 257  # the main process and up to 256 data-loader workers
 
 
 @dataclass(frozen=True)
@@ -71,9 +68,7 @@ class VideoDataset(Dataset):
         self.classes = classes or []
         self.keep_decoded = keep_decoded
         self._decoded: dict[str, DecodedVideo] = {}
-        # Shared memory, one slot per process (main = 0, worker i = i + 1): workers forked or spawned count into
-        # their own slot, so no lock is needed, and the main process reads the sum.
-        self._skips = multiprocessing.RawArray("q", COUNTER_SLOTS)
+        self._skips = SkipCounter(name)
         self.epoch = 0  # per process: set it before a loader starts its workers, or per item (ResumableLoader)
 
     @property
@@ -83,7 +78,7 @@ class VideoDataset(Dataset):
     @property
     def skipped(self) -> int:
         """How many samples were skipped so far, in this process and its data-loader workers together."""
-        return int(sum(self._skips))
+        return self._skips.total
 
     def set_epoch(self, epoch: int) -> None:
         """Draw the augmentation of the coming epoch's items from ``item_generator(seed, epoch, index)``; call it
@@ -108,7 +103,7 @@ class VideoDataset(Dataset):
                 return load(index)
             except VideoReadError as err:
                 tried.append(self.samples[index].path)
-                self._record_skip(err)
+                self._skips.record(err)
                 index = self.replacement_index(index, attempt)
         raise RuntimeError(f"{type(self).__name__}: {len(tried)} samples in a row could not be decoded "
                            f"(first ones: {tried[:3]}); is the data under {self.root!r} readable?")
@@ -174,13 +169,6 @@ class VideoDataset(Dataset):
         if path not in self._decoded:
             self._decoded[path] = DecodedVideo.decode(open_video(path))
         return self._decoded[path]
-
-    def _record_skip(self, err: VideoReadError) -> None:
-        worker = get_worker_info()
-        self._skips[0 if worker is None else 1 + worker.id % (COUNTER_SLOTS - 1)] += 1
-        count = self.skipped
-        where = f" (data-loader worker {worker.id})" if worker is not None else ""
-        logger.warning("%s: skipped a sample%s: %s; %d skipped so far", type(self).__name__, where, err, count)
 
 
 def segment(sample: VideoSample, video: Video) -> tuple[int, int]:

@@ -1,13 +1,15 @@
 """Video files in and out: reading frames of a video file (decord, PyAV as fallback), a folder of frame images or one
 image; writing generated videos as mp4 (H.264 through PyAV) or gif (Pillow), and a grid of samples.
 
-Every reader returns ``uint8`` arrays ``(T, H, W, 3)`` (RGB); writers take that or a tensor ``(3, T, H, W)`` in
-``[-1, 1]`` (the model output convention). Whatever goes wrong inside a decoder (corrupt or
+Every reader returns ``uint8`` arrays ``(T, H, W, 3)`` (RGB); a video file's bytes already in memory (a member of a
+tar shard, walt/data/video_shards.py) decode like a file (``open_video_file``); writers take that or a tensor
+``(3, T, H, W)`` in ``[-1, 1]`` (the model output convention). Whatever goes wrong inside a decoder (corrupt or
 truncated file, unknown codec, fewer decodable frames than the container claims) surfaces as
 :class:`VideoReadError`, the one exception the datasets catch to skip a sample.
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -70,12 +72,18 @@ class FrameFolderVideo:
         return np.concatenate([read_image(os.path.join(self.path, self.frames[i])) for i in indices])
 
 
-class DecordVideo:
-    """A video file decoded with decord (one thread: the data-loader workers are the parallelism)."""
+def _source(path: str, data: bytes | None) -> str | io.BytesIO:
+    """What a decoder opens: the file ``path``, or the file's bytes ``data`` (``path`` then only names it)."""
+    return path if data is None else io.BytesIO(data)
 
-    def __init__(self, path: str):
-        self.path = path
-        self.reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+
+class DecordVideo:
+    """A video file decoded with decord (one thread: the data-loader workers are the parallelism); ``data``: the
+    file's bytes, decoded from memory (``path`` then names it in messages)."""
+
+    def __init__(self, path: str, data: bytes | None = None):
+        self.path, self.data = path, data
+        self.reader = decord.VideoReader(_source(path, data), ctx=decord.cpu(0), num_threads=1)
         self.fps = float(self.reader.get_avg_fps())
 
     def __len__(self) -> int:
@@ -86,11 +94,12 @@ class DecordVideo:
 
 
 class PyAVVideo:
-    """A video file decoded with PyAV, frame by frame from the start (exact, no seeking)."""
+    """A video file decoded with PyAV, frame by frame from the start (exact, no seeking); ``data`` as for
+    :class:`DecordVideo`."""
 
-    def __init__(self, path: str):
-        self.path = path
-        with av.open(path) as container:
+    def __init__(self, path: str, data: bytes | None = None):
+        self.path, self.data = path, data
+        with av.open(_source(path, data)) as container:
             stream = container.streams.video[0]
             self.fps = float(stream.average_rate) if stream.average_rate else None
             # Some containers (AVI, WebM) do not store a frame count: count the video packets instead.
@@ -102,7 +111,7 @@ class PyAVVideo:
     def read(self, indices: Sequence[int]) -> np.ndarray:
         wanted, last = set(indices), max(indices)
         frames: dict[int, np.ndarray] = {}
-        with av.open(self.path) as container:
+        with av.open(_source(self.path, self.data)) as container:
             for i, frame in enumerate(container.decode(video=0)):
                 if i > last:
                     break
@@ -148,13 +157,29 @@ def open_video(path: str) -> DecordVideo | PyAVVideo | FrameFolderVideo:
         if len(video) == 0:
             raise VideoReadError(f"frame folder {path!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         return video
+    return open_video_file(path)
+
+
+def open_video_file(path: str, data: bytes | None = None) -> DecordVideo | PyAVVideo:
+    """The video file ``path``, or its bytes ``data`` held in memory (``path`` then names it in errors): decord,
+    falling back to PyAV."""
     try:
-        return DecordVideo(path)
+        return DecordVideo(path, data)
     except _DECODER_ERRORS as decord_err:
         try:
-            return PyAVVideo(path)
+            return PyAVVideo(path, data)
         except _DECODER_ERRORS as pyav_err:
             raise VideoReadError(f"cannot open video {path!r}: decord: {decord_err}; PyAV: {pyav_err}") from pyav_err
+
+
+def probe_video(path: str) -> dict[str, int | float | None]:
+    """``num_frames``, ``height``, ``width`` and ``fps`` (``None`` for a frame folder) of a video file or frame
+    folder; the size is read from the first frame, the only one decoded. Raises :class:`VideoReadError`."""
+    video = open_video(path)
+    if len(video) == 0:
+        raise VideoReadError(f"{path!r} holds no frames")
+    _, height, width, _ = read_frames(video, [0]).shape
+    return dict(num_frames=len(video), height=int(height), width=int(width), fps=video.fps)
 
 
 def read_frames(video: Video, indices: Sequence[int]) -> np.ndarray:
@@ -167,7 +192,7 @@ def read_frames(video: Video, indices: Sequence[int]) -> np.ndarray:
     except _DECODER_ERRORS as err:
         if isinstance(video, DecordVideo):
             try:
-                return PyAVVideo(video.path).read(indices)
+                return PyAVVideo(video.path, video.data).read(indices)
             except _DECODER_ERRORS as pyav_err:
                 raise VideoReadError(f"cannot decode frames of {video.path!r}: decord: {err}; PyAV: {pyav_err}") \
                     from pyav_err

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["ResumableLoader"]
+__all__ = ["ResumableLoader", "worker_init"]
 
 
 class _EpochItems(Dataset):
@@ -62,7 +62,7 @@ class _EpochBatches(Sampler):
                 yield [(epoch, index) for index in batch]
 
 
-def _worker_init(worker_id: int, then: Callable[[int], None] | None = None) -> None:
+def worker_init(worker_id: int, then: Callable[[int], None] | None = None) -> None:
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, signal.SIG_IGN)
     if then is not None:
@@ -109,7 +109,7 @@ class ResumableLoader:
         return DataLoader(
             _EpochItems(src.dataset), batch_sampler=_EpochBatches(src, self.seed, self.epoch, self.consumed),
             num_workers=workers, collate_fn=src.collate_fn, pin_memory=src.pin_memory, timeout=src.timeout,
-            worker_init_fn=functools.partial(_worker_init, then=src.worker_init_fn),
+            worker_init_fn=functools.partial(worker_init, then=src.worker_init_fn),
             multiprocessing_context=src.multiprocessing_context,
             # the workers' base seed comes from this generator, not from the global RNG (the training noise)
             generator=torch.Generator().manual_seed(10_007 * (self.seed + 1) + self.epoch),

@@ -79,7 +79,11 @@ def check_resume(saved: dict[str, Any], current: dict[str, Any], *, override: bo
 
 def convert_data_position(position: dict[str, int], saved: dict[str, Any], current: dict[str, Any]) -> dict[str, int]:
     """The data position ``{epoch, consumed micro-batches}`` in the current run's micro-batches: the same number of
-    samples into the epoch (exact while micro-batch × world size is unchanged)."""
+    samples into the epoch (exact while micro-batch × world size is unchanged). A streamed dataset's position
+    (the members each stream has left, walt/engine/stream_state.py) counts members, not batches: it is returned
+    as it is."""
+    if "streams" in position:
+        return position
     old = saved["data.micro_batch_size"] * saved["world_size"]
     new = current["data.micro_batch_size"] * current["world_size"]
     return dict(epoch=int(position["epoch"]), consumed=int(position["consumed"]) * old // new)

@@ -13,6 +13,7 @@ The config keys read here, their defaults and valid values are declared in walt/
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import traceback
@@ -22,6 +23,7 @@ from typing import Any, Callable
 import torch
 from mmengine.config import Config
 from torch import nn
+from torch.utils.data import IterableDataset
 
 from walt.engine.accumulation import BatchPlan, OptimizerStep
 from walt.engine.checkpoint import (latest_checkpoint, load_checkpoint, prune_checkpoints, remove_partial_writes,
@@ -41,6 +43,7 @@ from walt.engine.precision import resolve_precision
 from walt.engine.resume_check import check_resume, convert_data_position, run_settings
 from walt.engine.rng import rng_state, seed_everything, set_rng_state
 from walt.engine.schema import check_engine_config
+from walt.engine.stream_state import StreamingLoader
 from walt.models.generative.build import build_model
 from walt.utils import hardware
 
@@ -118,7 +121,11 @@ class Trainer:
                                     distributed=self.dist.distributed, drop_last=True,
                                     bucket_tokens=lambda shapes: clip_token_counts(
                                         unwrap(self.model), shapes, "data.train.buckets"))
-        self.data = ResumableLoader(_build("data", loader), seed=self.seed)
+        built = _build("data", loader)
+        if isinstance(built.dataset, IterableDataset):  # streamed shards keep their own position
+            self.data = StreamingLoader(built, gather=functools.partial(gather_objects, info=self.dist))
+        else:
+            self.data = ResumableLoader(built, seed=self.seed)
 
         # ---- state from a checkpoint -------------------------------------------------------------------------
         self.step, history, source, notes = 0, [], None, []
