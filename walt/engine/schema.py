@@ -115,6 +115,9 @@ ENGINE_SCHEMA: dict[str, Key | Section] = {
     "wandb": Section({"mode": _one_of(("online", "offline", "disabled"), default="disabled"),
                       "project": Key("walt"), "entity": Key(None), "name": Key(None)}),
     "work_dir": Key(None),
+    # the weights a run starts from (a trainer checkpoint or public weights); --load-from overrides it. A LoRA run
+    # (model.lora) needs them: they are the frozen base its adapters apply to
+    "load_from": Key(None, lambda value: value is None or isinstance(value, str), "a path or None"),
 }
 
 

@@ -9,9 +9,7 @@ the rank and ``alpha``.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from peft import LoraConfig
 from safetensors.torch import save_file
@@ -56,7 +54,3 @@ def save_peft_adapter(folder: str | Path, sd: dict[str, Tensor], config: LoraCon
     config.base_model_name_or_path = base
     config.save_pretrained(str(folder))
     return folder
-
-
-def read_adapter_config(folder: str | Path) -> dict[str, Any]:
-    return json.loads((Path(folder) / "adapter_config.json").read_text())
