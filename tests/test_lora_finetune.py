@@ -133,7 +133,8 @@ def test_adapters_refuse_other_base_weights(tmp_path, base):
     config = _config(tmp_path, base)
     Trainer(load_config(config), work_dir=tmp_path / "w").train()
     other = tmp_path / "other.pt"
-    torch.save({"ema": {k: v + 1 for k, v in torch.load(base, weights_only=True)["ema"].items()}}, other)
+    weights = torch.load(base, weights_only=True)["ema"]
+    torch.save({"ema": dict(weights, **{"x_embedder.proj.bias": weights["x_embedder.proj.bias"] + 1})}, other)
     model, _ = load_model(str(config), other)
     with pytest.raises(CheckpointError, match="were trained on .*base.pt"):
         apply_lora_checkpoint(model, tmp_path / "w", other)
