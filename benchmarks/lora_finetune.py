@@ -1,8 +1,10 @@
 """LoRA fine-tuning against full fine-tuning: one training step of LAVITA-S/2 on the same batch, same optimizer.
 
-The model and batch are ``train_step.py``'s (LAVITA-S/2, variant 2, S-AdaLN, learned sigma; a batch of 2 latent
-videos ``(2, 4, 16, 32, 32)``), one step = forward + backward + AdamW update (walt's ``build_optimizer`` over the
-trainable parameters) with an MSE loss against a fixed target. ``full`` trains every weight; ``lora`` adds peft LoRA
+The model is ``train_step.py``'s LAVITA-S/2 (variant 2, S-AdaLN, learned sigma, 32.5 M parameters) on a batch of 2
+latent videos ``(2, 4, 16, 16, 16)`` (16 frames of 128² video through the SD VAE: 2 × 1024 tokens; the 256² batch
+of ``train_step.py`` takes minutes per step on a shared 2-core CPU); one step = forward + backward + AdamW update
+(walt's ``build_optimizer`` over the trainable parameters) with an MSE loss against a fixed target, with gradient
+checkpointing as the fine-tuning configs train (``--no-grad-checkpointing``: without). ``full`` trains every weight; ``lora`` adds peft LoRA
 adapters of rank ``--rank`` (alpha = rank) to the blocks' attention q/k/v and output projections and MLPs
 (``walt.models.adapters``, as ``model.lora`` does in a run) and trains them alone, the base frozen in fp32 (this
 benchmark measures the CPU's native precision; bf16 base weights where the hardware has bf16 would shrink LoRA's
@@ -29,32 +31,47 @@ import time
 import torch
 import torch.nn.functional as F
 
+from torch import nn
+
 import harness
-import train_step
+from registry import BACKBONES
 from walt.engine.optim import build_optimizer
 from walt.models.adapters import LoRASettings, attach_lora
 
 TARGET = ("attn_qkv", "attn_out", "mlp")
 
 
-def run(mode: str, rank: int, steps: int) -> dict:
+BATCH = (2, 4, 16, 16, 16)
+
+
+def build() -> nn.Module:
+    torch.manual_seed(0)
+    _, c, t, h, w = BATCH
+    return BACKBONES.build(dict(type="LAVITA", preset="LAVITA-S/2", variant=2, in_channels=c, input_size=(t, h, w)))
+
+
+def run(mode: str, rank: int, steps: int, grad_checkpointing: bool) -> dict:
     """One child: build, train ``1 + steps`` steps, report."""
     base_rss = harness.status_mib("VmRSS")
-    x, t, _, target = train_step.batch("lavita")
-    net = train_step.walt_lavita(compile_=False).train()
+    gen = torch.Generator().manual_seed(1)
+    x, t = torch.randn(*BATCH, generator=gen), torch.tensor([10, 500])
+    target = torch.randn(BATCH[0], 2 * BATCH[1], *BATCH[2:], generator=gen)
+    net = build().train()
+    net.grad_checkpointing = grad_checkpointing
     if mode == "lora":
         attach_lora(net, LoRASettings(r=rank, alpha=float(rank), target=TARGET))
     optimizer = build_optimizer(dict(type="AdamW", lr=1e-4), net)
-    times = []
+    times, cpu_times = [], []
     for _ in range(1 + steps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         F.mse_loss(net(x, t), target).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     state_bytes = sum(v.numel() * v.element_size() for s in optimizer.state.values() for v in s.values()
                       if torch.is_tensor(v) and v.dim() > 0)
-    return dict(mode=mode, times=times[1:], peak_rss_mib=harness.peak_rss_mib(), base_rss_mib=base_rss,
+    return dict(mode=mode, times=times[1:], cpu_times=cpu_times[1:], peak_rss_mib=harness.peak_rss_mib(), base_rss_mib=base_rss,
                 trainable=sum(p.numel() for p in net.parameters() if p.requires_grad),
                 total=sum(p.numel() for p in net.parameters()), optimizer_state_bytes=state_bytes)
 
@@ -63,21 +80,22 @@ def summarize(results: dict[str, list[dict]], rank: int) -> None:
     rows = {}
     for mode, runs in results.items():
         rows[mode] = dict(s=harness.median([s for r in runs for s in r["times"]]),
+                          cpu=harness.median([s for r in runs for s in r["cpu_times"]]),
                           rss=harness.median([r["peak_rss_mib"] for r in runs]),
                           base=min(r["base_rss_mib"] for r in runs), trainable=runs[0]["trainable"],
                           total=runs[0]["total"], state=runs[0]["optimizer_state_bytes"])
-    print(f"\n| mode | trainable params | optimizer state (MiB) | peak RSS (MiB) | above imports (MiB) | step (s) |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n| mode | trainable params | optimizer state (MiB) | peak RSS (MiB) | above imports (MiB) | step (s) | CPU (s) |")
+    print("|---|---|---|---|---|---|---|")
     for mode, r in rows.items():
         print(f"| {mode if mode == 'full' else f'LoRA r={rank}'} | {r['trainable']:,} of {r['total']:,} | "
-              f"{r['state'] / 2**20:.2f} | {r['rss']:.0f} | {r['rss'] - r['base']:.0f} | {r['s']:.2f} |")
+              f"{r['state'] / 2**20:.2f} | {r['rss']:.0f} | {r['rss'] - r['base']:.0f} | {r['s']:.2f} | {r['cpu']:.2f} |")
     full, lora = rows["full"], rows["lora"]
     state, rss, above = lora["state"] / full["state"], lora["rss"] / full["rss"], \
         (lora["rss"] - lora["base"]) / (full["rss"] - full["base"])
-    speed = lora["s"] / full["s"]
+    speed, cpu = lora["s"] / full["s"], lora["cpu"] / full["cpu"]
     print(f"\nlora_finetune: LoRA r={rank} / full: trainable {lora['trainable'] / full['trainable']:.2%}, optimizer "
           f"state {state:.2%} (goal <= 5%), peak RSS {rss:.0%} ({above:.0%} above the imports; goal <= 60%), "
-          f"step time {speed:.2f}x (goal <= 1)")
+          f"step time {speed:.2f}x, CPU time {cpu:.2f}x (goal <= 1)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -85,17 +103,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank r (default 16)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per child (after one untimed)")
     parser.add_argument("--rounds", type=int, default=2, help="children per mode, interleaved")
+    parser.add_argument("--no-grad-checkpointing", dest="grad_checkpointing", action="store_false",
+                        help="keep every activation (both modes)")
     parser.add_argument("--child", choices=("full", "lora"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(run(args.child, args.rank, args.steps)))
+        print(json.dumps(run(args.child, args.rank, args.steps, args.grad_checkpointing)))
         return
     harness.print_hardware()
+    print(f"LAVITA-S/2, batch {BATCH}, gradient checkpointing {'on' if args.grad_checkpointing else 'off'}, fp32")
     results: dict[str, list[dict]] = {"full": [], "lora": []}
     for _ in range(args.rounds):
         for mode in results:
-            r = harness.run_child(os.path.abspath(__file__), ["--child", mode, "--rank", str(args.rank),
-                                                              "--steps", str(args.steps)])
+            child = ["--child", mode, "--rank", str(args.rank), "--steps", str(args.steps)]
+            r = harness.run_child(os.path.abspath(__file__),
+                                  child + ([] if args.grad_checkpointing else ["--no-grad-checkpointing"]))
             results[mode].append(r)
             print(f"{mode}: {', '.join(f'{s:.2f}' for s in r['times'])} s/step, peak RSS {r['peak_rss_mib']:.0f} MiB",
                   flush=True)

@@ -10,6 +10,7 @@ from peft import PeftModel
 from engine_tiny import EngineTinyVideos, write_config
 from random_weights import randomize
 from tool_loader import load_tool
+from torchrun_jobs import run_jobs
 from walt.engine import train_cli
 from walt.engine.config import load_config
 from walt.engine.errors import CheckpointError
@@ -41,11 +42,11 @@ def base(tmp_path):
     return tmp_path / "base.pt"
 
 
-def _config(tmp_path, base, **keys):
+def _config(tmp_path, base, name="tiny_lora", **keys):
     keys = dict(dict(max_steps=2, optimizer=dict(type="AdamW", lr=1e-2), lr_schedule=dict(warmup_steps=0),
                      ckpt_interval=2, log_interval=1, data=dict(train=dict(type="EngineTinyVideos", length=4),
                                                                 batch_size=4, num_workers=0)), **keys)
-    return write_config(tmp_path, name="tiny_lora", model=MODEL, load_from=str(base), **keys)
+    return write_config(tmp_path, name=name, model=MODEL, load_from=str(base), **keys)
 
 
 def _tensors(trainer):
@@ -94,6 +95,28 @@ def test_resume_is_bit_exact(tmp_path, base):
     a, b = _tensors(straight), _tensors(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert all(torch.equal(straight.ema.shadow[k], resumed.ema.shadow[k]) for k in straight.ema.shadow)
+
+
+def test_ddp_and_fsdp_with_gradient_checkpointing_train_the_same_adapters(tmp_path, base):
+    """torchrun × 2 on CPU: DDP ranks agree; FSDP with gradient checkpointing gives DDP's losses and adapters; the
+    frozen base is the loaded one in both."""
+    data = dict(train=dict(type="EngineTinyVideos", length=8), batch_size=4, num_workers=0)
+    jobs = [dict(name=p, config=str(_config(tmp_path, base, name=p, parallel=p, data=data, max_steps=3,
+                                            ckpt_interval=3, grad_checkpointing=p == "fsdp")),
+                 work_dir=str(tmp_path / p), options=None, resume=False) for p in ("ddp", "fsdp")]
+    runs = run_jobs(jobs)
+    ddp, fsdp = runs["ddp"], runs["fsdp"][0]
+    assert all(torch.equal(v, ddp[1]["model"][k]) for k, v in ddp[0]["model"].items())
+    torch.testing.assert_close(fsdp["losses"], ddp[0]["losses"], rtol=1e-5, atol=1e-6)
+    adapters = [k for k in fsdp["model"] if ".lora_" in k]
+    assert adapters and len(fsdp["optimizer"]) == len(adapters) == len(fsdp["ema"])
+    for k in adapters:
+        torch.testing.assert_close(fsdp["model"][k], ddp[0]["model"][k], rtol=1e-4, atol=1e-6)
+    reference, _ = load_model(str(jobs[0]["config"]), base)
+    for k, v in reference.state_dict().items():
+        stored = k.replace(".weight", ".base_layer.weight").replace(".bias", ".base_layer.bias")
+        key = k if k in fsdp["model"] else stored
+        assert torch.equal(fsdp["model"][key], v) and torch.equal(ddp[0]["model"][key], v), k
 
 
 def test_a_target_that_matches_no_module_is_one_error_line(tmp_path, base, capsys):
