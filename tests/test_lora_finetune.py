@@ -205,3 +205,34 @@ def test_exported_adapter_in_diffusers_latte_gives_walts_adapted_output(tmp_path
     with torch.no_grad():
         torch.testing.assert_close(reference(x, t, encoder_hidden_states=text).sample, model(x, t, text=text),
                                    rtol=0, atol=1e-5)
+
+
+def test_a_bf16_base_trains_fp32_adapters_under_autocast():
+    """Where the hardware multiplies bf16 natively the trainer holds the frozen base in bf16 (CPU autocast runs the
+    same code path here, emulated)."""
+    model = LAVITA(**T2V)
+    attach_lora(model, LoRASettings(r=4, alpha=8.0, target=("attn_qkv", "mlp")), base_dtype=torch.bfloat16)
+    x, t, text = _t2v_inputs()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, t, text=text)
+    out.float().square().mean().backward()
+    layer = model.blocks["0"].attn.qkv
+    assert layer.base_layer.weight.dtype == torch.bfloat16 and layer.base_layer.weight.grad is None
+    assert layer.lora_A["default"].weight.dtype == torch.float32 and layer.lora_B["default"].weight.grad is not None
+
+
+@pytest.mark.parametrize("config", ["latte1_t2v_lora", "latte_ucf_lora"])
+def test_finetune_configs_resolve_their_targets_and_keep_the_published_sampling(config):
+    from walt.engine.lora_run import lora_settings
+    from walt.engine.schema import check_engine_config
+    from walt.models.adapters import resolve_lora_targets
+    from walt.models.generative.build import build_backbone
+
+    cfg = load_config(f"configs/finetune/{config}.py")
+    check_engine_config(cfg)
+    published = load_config(f"configs/pretrained/{'latte_t2v' if 't2v' in config else 'latte_ucf'}.py").sample
+    assert {k: cfg.sample[k] for k in ("sampler", "steps", "cfg_scale", "fps")} == \
+        {k: published[k] for k in ("sampler", "steps", "cfg_scale", "fps")}
+    names = resolve_lora_targets(build_backbone(cfg.model), lora_settings(cfg))
+    depth = 56 if "t2v" in config else 28
+    assert len(names) == {"latte1_t2v_lora": depth * 2 + depth // 2 * 3, "latte_ucf_lora": depth * 4}[config]
