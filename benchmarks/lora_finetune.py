@@ -4,8 +4,8 @@ The model is ``train_step.py``'s LAVITA-S/2 (variant 2, S-AdaLN, learned sigma, 
 latent videos ``(2, 4, 16, 16, 16)`` (16 frames of 128² video through the SD VAE: 2 × 1024 tokens; the 256² batch
 of ``train_step.py`` takes minutes per step on a shared 2-core CPU); one step = forward + backward + AdamW update
 (walt's ``build_optimizer`` over the trainable parameters) with an MSE loss against a fixed target, with gradient
-checkpointing as the fine-tuning configs train (``--no-grad-checkpointing``: without). ``full`` trains every weight; ``lora`` adds peft LoRA
-adapters of rank ``--rank`` (alpha = rank) to the blocks' attention q/k/v and output projections and MLPs
+checkpointing as the fine-tuning configs train (``--no-grad-checkpointing``: without). ``full`` trains every weight;
+``lora`` adds peft LoRA adapters of rank ``--rank`` (alpha = rank) to the blocks' attention q/k/v and output projections and MLPs
 (``walt.models.adapters``, as ``model.lora`` does in a run) and trains them alone, the base frozen in fp32 (this
 benchmark measures the CPU's native precision; bf16 base weights where the hardware has bf16 would shrink LoRA's
 memory further).
@@ -74,7 +74,8 @@ def run(mode: str, rank: int, steps: int, grad_checkpointing: bool) -> dict:
         cpu_times.append(time.process_time() - cpu_start)
     state_bytes = sum(v.numel() * v.element_size() for s in optimizer.state.values() for v in s.values()
                       if torch.is_tensor(v) and v.dim() > 0)
-    return dict(mode=mode, times=times[1:], cpu_times=cpu_times[1:], peak_rss_mib=harness.peak_rss_mib(), base_rss_mib=base_rss,
+    return dict(mode=mode, times=times[1:], cpu_times=cpu_times[1:], peak_rss_mib=harness.peak_rss_mib(),
+                base_rss_mib=base_rss,
                 trainable=sum(p.numel() for p in net.parameters() if p.requires_grad),
                 total=sum(p.numel() for p in net.parameters()), optimizer_state_bytes=state_bytes)
 
@@ -87,11 +88,13 @@ def summarize(results: dict[str, list[dict]], rank: int) -> None:
                           rss=harness.median([r["peak_rss_mib"] for r in runs]),
                           base=min(r["base_rss_mib"] for r in runs), trainable=runs[0]["trainable"],
                           total=runs[0]["total"], state=runs[0]["optimizer_state_bytes"])
-    print(f"\n| mode | trainable params | optimizer state (MiB) | peak RSS (MiB) | above imports (MiB) | step (s) | CPU (s) |")
+    print("\n| mode | trainable params | optimizer state (MiB) | peak RSS (MiB) | above imports (MiB) | step (s) "
+          "| CPU (s) |")
     print("|---|---|---|---|---|---|---|")
     for mode, r in rows.items():
         print(f"| {mode if mode == 'full' else f'LoRA r={rank}'} | {r['trainable']:,} of {r['total']:,} | "
-              f"{r['state'] / 2**20:.2f} | {r['rss']:.0f} | {r['rss'] - r['base']:.0f} | {r['s']:.2f} | {r['cpu']:.2f} |")
+              f"{r['state'] / 2**20:.2f} | {r['rss']:.0f} | {r['rss'] - r['base']:.0f} | {r['s']:.2f} | "
+              f"{r['cpu']:.2f} |")
     full, lora = rows["full"], rows["lora"]
     state, rss, above = lora["state"] / full["state"], lora["rss"] / full["rss"], \
         (lora["rss"] - lora["base"]) / (full["rss"] - full["base"])

@@ -20,10 +20,10 @@ from typing import Any, Iterator
 import torch
 from peft import LoraConfig
 from peft.tuners.lora import LoraLayer, LoraModel
-from torch import Tensor, nn
+from torch import nn
 
 __all__ = ["LORA_ROLES", "LoRASettings", "resolve_lora_targets", "attach_lora", "lora_layers", "set_lora_scale",
-           "merge_lora", "adapter_state_dict", "ADAPTER"]
+           "merge_lora", "ADAPTER"]
 
 ADAPTER = "default"  # peft's adapter name; a walt model carries one adapter at a time
 # role → the backbone's nn.Linear module names it covers (a regular expression matched against the whole name)
@@ -123,7 +123,3 @@ def merge_lora(backbone: nn.Module) -> nn.Module:
         setattr(backbone.get_submodule(parent) if parent else backbone, child, layer.get_base_layer())
     return backbone
 
-
-def adapter_state_dict(model: nn.Module) -> dict[str, Tensor]:
-    """The adapter tensors of ``model`` under their walt module names (``….lora_A.default.weight``)."""
-    return {name: p.detach() for name, p in model.named_parameters() if ".lora_" in name}
