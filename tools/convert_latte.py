@@ -12,6 +12,16 @@ Example::
     python tools/convert_latte.py t2v.pt latte_t2v_diffusers/ --to latte-diffusers \
         --config configs/pretrained/latte_t2v.py
 
+With ``--lora ADAPTERS`` (a LoRA run's checkpoint; IN must be the base weights it was trained on, SHA-256
+checked) the adapters are merged into IN before writing it in any layout (``--lora-scale`` scales them), or, with
+``--to lora-diffusers``, exported alone in the PEFT format with diffusers' Latte key names
+(``adapter_model.safetensors`` + ``adapter_config.json``, for ``PeftModel.from_pretrained(transformer, OUT)``)::
+
+    python tools/convert_latte.py checkpoints/Latte-1/transformer latte1_mine/ --to latte-diffusers \
+        --lora work_dirs/latte1_t2v_lora --config configs/finetune/latte1_t2v_lora.py
+    python tools/convert_latte.py checkpoints/Latte-1/transformer latte1_mine_lora/ --to lora-diffusers \
+        --lora work_dirs/latte1_t2v_lora --config configs/finetune/latte1_t2v_lora.py
+
 ``--to walt`` writes a checkpoint ``{model, ema, step=0, config}`` that ``tools/sample.py --checkpoint`` and
 ``tools/train.py --load-from`` read; ``latte`` / ``dit`` a bare state dict (what Latte's / DiT's ``find_model``
 accepts); ``latte-diffusers`` / ``dit-diffusers`` a diffusers model folder (``config.json`` + safetensors). CONFIG
@@ -32,11 +42,14 @@ from walt.engine.config import apply_cfg_options, load_config, parse_cfg_options
 from walt.engine.errors import CheckpointError, WaltError
 from walt.engine.loading import (check_trained_layout, is_trainer_checkpoint, load_public_weights, read_any_checkpoint,
                                  saved_model_config)
+from walt.engine.lora_run import apply_lora_checkpoint
+from walt.models.adapters import merge_lora
 from walt.models.convert import (LayoutError, dit_diffusers_config, dit_to_dit_diffusers, walt_to_diffusers_latte,
                                  walt_to_dit, walt_to_latte)
+from walt.models.convert.lora_diffusers import save_peft_adapter, walt_lora_to_diffusers_latte
 from walt.models.generative.build import build_backbone
 
-TARGETS = ("walt", "latte", "latte-diffusers", "dit", "dit-diffusers")
+TARGETS = ("walt", "latte", "latte-diffusers", "dit", "dit-diffusers", "lora-diffusers")
 
 
 def _config(args: argparse.Namespace, state: object) -> Config:
@@ -95,12 +108,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config",
                         help="the walt config of the model (default: the one embedded in a walt checkpoint)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
+    parser.add_argument("--lora", metavar="ADAPTERS",
+                        help="LoRA adapters (a LoRA run's checkpoint or work dir) trained on INPUT: merged into it, "
+                             "or exported alone with --to lora-diffusers")
+    parser.add_argument("--lora-scale", type=float, default=1.0, help="scale of the adapters' update (default 1)")
     args = parser.parse_args(argv)
     try:
         state, hf_config = read_any_checkpoint(args.input)
         cfg = _config(args, state)
         backbone = build_backbone(cfg.model, device="cpu")
         report = _load(backbone, state, hf_config, args, cfg)
+        if args.to == "lora-diffusers" and not args.lora:
+            raise CheckpointError("--to lora-diffusers exports LoRA adapters: pass them with --lora ADAPTERS")
+        if args.lora:
+            settings = apply_lora_checkpoint(backbone, args.lora, args.input, scale=args.lora_scale)
+            if args.to == "lora-diffusers":
+                sd, config = walt_lora_to_diffusers_latte(backbone, settings)
+                save_peft_adapter(args.output, sd, config, base=str(args.input))
+                print(f"convert_latte: LoRA adapters {args.lora} -> {args.output} (PEFT, diffusers Latte names, "
+                      f"{len(sd)} tensors)")
+                return 0
+            merge_lora(backbone)
+            report.append(f"LoRA adapters {args.lora} merged with scale {args.lora_scale}")
         count = _write(backbone, cfg, args.to, Path(args.output))
     except (WaltError, LayoutError, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)

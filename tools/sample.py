@@ -25,6 +25,7 @@ from walt.data.video_io import make_grid, write_gif, write_video
 from walt.engine.config import load_config
 from walt.engine.errors import WaltError
 from walt.engine.loading import load_model
+from walt.engine.lora_run import apply_lora_checkpoint
 from walt.models.generative.long_video import extend_video
 
 EXAMPLE = """example:
@@ -36,6 +37,8 @@ EXAMPLE = """example:
   python tools/sample.py configs/pretrained/latte_ffs.py --checkpoint ffs.pt
   python tools/sample.py configs/pretrained/latte_t2v.py --checkpoint checkpoints/Latte-1/transformer \\
       --prompt "Yellow and black tropical fish dart through the sea."
+  python tools/sample.py configs/finetune/latte1_t2v_lora.py --checkpoint checkpoints/Latte-1/transformer \
+      --lora work_dirs/latte1_t2v_lora --lora-scale 1.0 --prompt "a timelapse of my garden"
 """
 
 
@@ -49,6 +52,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--partial", action="store_true",
                    help="public weights may hold more than the model uses (e.g. the spatial blocks of a video "
                         "checkpoint for an image-mode config, LAVITA App. A.4); the unused keys are listed")
+    p.add_argument("--lora", metavar="FILE",
+                   help="LoRA adapters (a LoRA run's checkpoint or work dir) to apply to the --checkpoint weights, "
+                        "which must be the base they were trained on (SHA-256 checked)")
+    p.add_argument("--lora-scale", type=float, default=1.0,
+                   help="multiply the adapters' update by this (0: the base model, 1: as trained; default 1)")
     p.add_argument("--num", type=int, default=4, help="number of videos")
     p.add_argument("--steps", type=int, default=None,
                    help="sampling steps (DDIM / DDPM: respaced from the 1000 training steps; Euler / Heun: ODE "
@@ -113,6 +121,11 @@ def main(argv: list[str] | None = None) -> dict:
     cfg_scale = args.cfg_scale if args.cfg_scale is not None else float(defaults.get("cfg_scale") or 1.0)
     fps = args.fps or int(defaults.get("fps") or 8)
     model, info = load_model(args.config, args.checkpoint, args.use_ema, args.cfg_options, args.device, args.partial)
+    if args.lora:
+        settings = apply_lora_checkpoint(model, args.lora, args.checkpoint, args.use_ema, args.lora_scale)
+        model.to(args.device)
+        info["report"].append(f"LoRA adapters {args.lora} (r={settings.r}, {', '.join(settings.target)}) applied "
+                              f"with scale {args.lora_scale}")
     for line in info["report"]:
         print(line)
     classes = _per_video(args.classes, args.num, "class")

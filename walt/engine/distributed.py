@@ -61,7 +61,8 @@ def wrap_model(model: nn.Module, parallel: str, info: DistInfo) -> nn.Module:
     from torch.distributed.fsdp import fully_shard
 
     backbone = getattr(model, "backbone", model)
-    for block in getattr(backbone, "blocks", []):
+    blocks = getattr(backbone, "blocks", [])
+    for block in blocks.values() if isinstance(blocks, nn.ModuleDict) else blocks:  # LAVITA keys its blocks
         fully_shard(block)
     fully_shard(model)
     return model

@@ -21,7 +21,7 @@ from walt.models.convert import (LayoutError, detect_format, diffusers_folder, l
                                  state_dict_of)
 from walt.models.generative.build import build_model
 
-__all__ = ["load_model", "resolve_checkpoint", "read_any_checkpoint", "is_trainer_checkpoint", "load_public_weights",
+__all__ = ["load_model", "load_weights", "resolve_checkpoint", "read_any_checkpoint", "is_trainer_checkpoint", "load_public_weights",
            "check_trained_layout", "saved_model_config"]
 
 # backbone keys that change what the weights mean without changing their shapes (checked against a checkpoint's
@@ -102,15 +102,23 @@ def load_model(config: str, checkpoint: str | Path, use_ema: bool = True, cfg_op
     ``"model"`` or the public layout's name; ``report``: lines saying what was loaded, left, unused)."""
     cfg = load_config(config, cfg_options)
     model = build_model(cfg)
-    path = resolve_checkpoint(checkpoint)
+    info = load_weights(model, cfg, resolve_checkpoint(checkpoint), use_ema, partial, config)
+    return model.to(device).eval(), info
+
+
+def load_weights(model: nn.Module, cfg: Any, path: Path, use_ema: bool = True, partial: bool = False,
+                 config: str = "this config") -> dict:
+    """Load the trainer checkpoint or public weights at ``path`` into ``model`` (built from ``cfg``; see
+    :func:`load_model`); returns ``info``."""
     state, hf_config = read_any_checkpoint(path)
     if is_trainer_checkpoint(state):
+        if "lora" in state:
+            raise CheckpointError(f"{path} holds LoRA adapters, not full weights: pass the base weights it was "
+                                  f"trained on ({state['lora']['base']}) and the adapters with --lora {path}")
         check_trained_layout(state.get("config"), cfg, path)
-        info = _load_trainer_state(model, state, path, config, use_ema)
-    else:
-        info = load_public_weights(model, state, hf_config, path, strict=not partial, allow_unused=partial,
-                                   dit_init=cfg.get("dit_init", DIT_INIT[0]))
-    return model.to(device).eval(), info
+        return _load_trainer_state(model, state, path, config, use_ema)
+    return load_public_weights(model, state, hf_config, path, strict=not partial, allow_unused=partial,
+                               dit_init=cfg.get("dit_init", DIT_INIT[0]))
 
 
 def _load_trainer_state(model: nn.Module, state: dict, path: Path, config: str, use_ema: bool) -> dict:

@@ -118,6 +118,9 @@ ENGINE_SCHEMA: dict[str, Key | Section] = {
     "work_dir": Key(None),
     # how --load-from fills LAVITA's temporal blocks from an image DiT (§3.6; walt/models/convert/dit.py)
     "dit_init": _one_of(DIT_INIT, default=DIT_INIT[0]),
+    # the weights a run starts from (a trainer checkpoint or public weights); --load-from overrides it. A LoRA run
+    # (model.lora) needs them: they are the frozen base its adapters apply to
+    "load_from": Key(None, lambda value: value is None or isinstance(value, str), "a path or None"),
 }
 
 

@@ -37,6 +37,7 @@ from walt.engine.errors import CheckpointError, ConfigError, NonFiniteLossError,
 from walt.engine.logging import RunLogger
 from walt.engine.loading import (check_trained_layout, is_trainer_checkpoint, load_public_weights,
                                  read_any_checkpoint)
+from walt.engine.lora_run import lora_settings, start_lora_run
 from walt.engine.lr_schedule import build_lr_scheduler
 from walt.engine.optim import build_optimizer
 from walt.engine.precision import resolve_precision
@@ -65,8 +66,9 @@ class Trainer:
     ``resume_override``: let settings that differ from the checkpoint's take effect instead of stopping.
     ``load_from``: a checkpoint whose model (and EMA) weights initialize a new run at step 0, or public weights
     (Latte, diffusers Latte, DiT through LAVITA §3.6 as the config key ``dit_init`` says; ``walt.models.convert``)
-    that initialize the backbone, what
-    they leave at initialization and what they do not use written to the log.
+    that initialize the backbone, what they leave at initialization and what they do not use written to the log;
+    ``load_from`` defaults to the config's. With ``model.lora`` the run trains LoRA adapters (peft) on those frozen base weights and its
+    checkpoints hold the adapters only, with the base weights' path and digest (walt/engine/lora_run.py).
     Nothing is written to ``work_dir`` before the config, model, data and checkpoint have all been read.
     """
 
@@ -86,20 +88,31 @@ class Trainer:
 
         # ---- model, precision, parallelism -------------------------------------------------------------------
         model = _build("model", lambda: build_model(cfg))
-        initial = read_any_checkpoint(load_from) if load_from else None
-        public = initial is not None and not is_trainer_checkpoint(initial[0])
-        public_report = (load_public_weights(model, *initial, load_from, strict=False, dit_init=cfg.dit_init)["report"]
-                         if public else [])
+        self.precision = resolve_precision(cfg.precision, self.device)
+        load_from = load_from or (None if resume else cfg.load_from)
+        resume_path = (latest_checkpoint(self.work_dir) if resume is True else Path(resume)) if resume else None
+        self.lora, lora_state = lora_settings(cfg), None
+        if self.lora is not None:  # LoRA fine-tuning: the base weights go in, then the adapters (walt/engine/lora_run)
+            self.lora_record, lora_state, public_report = start_lora_run(model, cfg, self.lora, load_from,
+                                                                         resume_path, self.precision.dtype)
+            initial, public = None, False
+        else:
+            initial = read_any_checkpoint(load_from) if load_from else None
+            public = initial is not None and not is_trainer_checkpoint(initial[0])
+            public_report = load_public_weights(model, *initial, load_from, strict=False,
+                                                dit_init=cfg.dit_init)["report"] if public else []
         if cfg.grad_checkpointing:
             _enable_grad_checkpointing(model)
         self.sample_interval = cfg.sample.interval
         if self.sample_interval and not hasattr(model, "sample"):
             raise ConfigError(f"sample.interval={self.sample_interval} but {type(model).__name__} has no sample(); "
                               "set sample.interval=0")
-        self.precision = resolve_precision(cfg.precision, self.device)
         self.parallel = cfg.parallel
         self.model = wrap_model(model.to(self.device).train(), self.parallel, self.dist)
+        # what checkpoints leave out: frozen weights (a LoRA run's base: its buffers too, so only adapters are saved)
         self.frozen = {name for name, p in unwrap(self.model).named_parameters() if not p.requires_grad}
+        if self.lora is not None:
+            self.frozen |= {name for name, _ in unwrap(self.model).named_buffers()}
 
         # ---- optimization ------------------------------------------------------------------------------------
         self.optimizer = _build("optimizer", lambda: build_optimizer(cfg.optimizer, unwrap(self.model)))
@@ -130,11 +143,11 @@ class Trainer:
         # ---- state from a checkpoint -------------------------------------------------------------------------
         self.step, history, source, notes = 0, [], None, []
         if resume:
-            source = latest_checkpoint(self.work_dir) if resume is True else Path(resume)
-            history, notes = self._load(source, full=True, override=resume_override)
+            source = resume_path
+            history, notes = self._load(source, full=True, override=resume_override, state=lora_state)
         elif load_from:
             source = Path(load_from)
-            if not public:  # public weights went into the model before it was wrapped
+            if not public and self.lora is None:  # public weights went into the model before it was wrapped
                 self._load(source, full=False, override=False, state=initial[0])
 
         # ---- reporting (rank 0) ------------------------------------------------------------------------------
@@ -259,6 +272,8 @@ class Trainer:
                      scaler=scaler.state_dict() if scaler else None, step=self.step,
                      rng=gather_objects(rng_state(), self.dist), data=self.data.state_dict(),
                      history=self.log.history, settings=self.settings, config=self.config_text)
+        if self.lora is not None:
+            state["lora"] = self.lora_record  # the adapters' settings, the base weights' path and digest
         if self.dist.is_main:
             path = save_checkpoint(self.work_dir, state)
             deleted = prune_checkpoints(self.work_dir, keep_last=self.cfg.ckpt_keep_last,

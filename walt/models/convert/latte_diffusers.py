@@ -89,6 +89,25 @@ def _source_block(block: str) -> str:
     return f"{'temporal_transformer_blocks' if i % 2 else 'transformer_blocks'}.{i // 2}"
 
 
+def diffusers_module_names(name: str) -> list[str]:
+    """The ``LatteTransformer3DModel`` module(s) of the walt LAVITA module ``name``: several for a fused projection
+    (``attn.qkv`` → ``attn1.to_q``, ``to_k``, ``to_v``, in the order of its output rows); a :class:`LayoutError`
+    for a module diffusers does not have."""
+    shared = {new.rstrip("."): old.rstrip(".") for old, new in _SHARED.items() if old.endswith(".")}
+    if name in shared:
+        return [shared[name]]
+    match = re.fullmatch(r"blocks\.(\d+)\.(.+)", name)
+    if match:
+        prefix, rest = _source_block(match[1]), match[2]
+        for old, new in _IN_BLOCK.items():
+            if rest == new.rstrip("."):
+                return [f"{prefix}.{old.rstrip('.')}"]
+        for attn, (fused, projections) in _FUSED.items():
+            if rest == fused:
+                return [f"{prefix}.{attn}.{p}" for p in projections]
+    raise LayoutError(f"walt module {name} has no counterpart in diffusers' {CLASS_NAME}")
+
+
 def _shared(key: str, value: Tensor, model: nn.Module, out: Converted) -> None:
     if key == "pos_embed.pos_embed":  # a persistent buffer in some diffusers versions: the fixed table
         ours = fixed_table(model, "pos_embed")

@@ -26,12 +26,20 @@ def backbone_args(autoencoder: nn.Module, diffusion: Any, video_size: Sequence[i
 
 def build_model(cfg: Any) -> nn.Module:
     """``cfg.model``, offered the data-side ``cfg.latent_norm`` (the statistics of the dataset's latents, set by the
-    ``_base_/data`` file; W.A.L.T §5.2) unless the model config sets its own."""
-    return MODELS.build(cfg["model"], default_args=dict(latent_norm=cfg.get("latent_norm")))
+    ``_base_/data`` file; W.A.L.T §5.2) unless the model config sets its own. ``model.lora`` (LoRA fine-tuning
+    adapters) is not part of the model: the trainer and the tools add the adapters to the loaded base weights
+    (:mod:`walt.engine.lora_run`)."""
+    return MODELS.build(without_lora(cfg["model"]), default_args=dict(latent_norm=cfg.get("latent_norm")))
+
+
+def without_lora(model_cfg: dict) -> dict:
+    """``cfg.model`` without its ``lora`` key (the adapters' settings, read by :mod:`walt.engine.lora_run`)."""
+    return {key: value for key, value in model_cfg.items() if key != "lora"}
 
 
 def build_backbone(model_cfg: dict, device: torch.device | str = "meta") -> nn.Module:
     """The backbone of the latent diffusion model ``model_cfg`` (``cfg.model``), built on ``device``."""
+    model_cfg = without_lora(model_cfg)
     with torch.device("meta"):
         model = MODELS.build(model_cfg)
     if torch.device(device).type == "meta":
