@@ -21,6 +21,7 @@ from walt.models.adapters import LORA_ROLES, LoRASettings, attach_lora, merge_lo
 from walt.models.backbones.lavita import LAVITA
 from walt.models.convert import walt_to_diffusers_latte, walt_to_latte
 from walt.models.convert.lora_diffusers import save_peft_adapter, walt_lora_to_diffusers_latte
+from walt.models.conditioning.conditions import Conditions
 
 BACKBONE = dict(type="LAVITA", preset=None, depth=4, dim=16, num_heads=2, patch_size=2)
 LORA = dict(r=4, alpha=8.0, dropout=0.0, target=["attn_qkv", "attn_out", "mlp", "adaln"])
@@ -184,11 +185,11 @@ def test_merged_weights_equal_base_plus_adapter_forward():
     model, _ = _adapted_t2v(LoRASettings(r=4, alpha=8.0, target=tuple(LORA_ROLES)))
     x, t, text = _t2v_inputs()
     with torch.no_grad():
-        adapted = model(x, t, text=text)
+        adapted = model(x, t, Conditions(text=text))
         set_lora_scale(model, 0.0)
-        plain = model(x, t, text=text)
+        plain = model(x, t, Conditions(text=text))
         set_lora_scale(model, 1.0)
-        merged = merge_lora(model)(x, t, text=text)
+        merged = merge_lora(model)(x, t, Conditions(text=text))
     assert not any(".lora_" in k or "base_layer" in k for k in model.state_dict())
     torch.testing.assert_close(merged, adapted, rtol=0, atol=1e-5)
     assert (adapted - plain).abs().max() > 1e-2
@@ -203,8 +204,8 @@ def test_exported_adapter_in_diffusers_latte_gives_walts_adapted_output(tmp_path
     reference = PeftModel.from_pretrained(base, tmp_path / "adapter").eval()
     x, t, text = _t2v_inputs()
     with torch.no_grad():
-        torch.testing.assert_close(reference(x, t, encoder_hidden_states=text).sample, model(x, t, text=text),
-                                   rtol=0, atol=1e-5)
+        torch.testing.assert_close(reference(x, t, encoder_hidden_states=text).sample,
+                                   model(x, t, Conditions(text=text)), rtol=0, atol=1e-5)
 
 
 def test_a_bf16_base_trains_fp32_adapters_under_autocast():
@@ -214,7 +215,7 @@ def test_a_bf16_base_trains_fp32_adapters_under_autocast():
     attach_lora(model, LoRASettings(r=4, alpha=8.0, target=("attn_qkv", "mlp")), base_dtype=torch.bfloat16)
     x, t, text = _t2v_inputs()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = model(x, t, text=text)
+        out = model(x, t, Conditions(text=text))
     out.float().square().mean().backward()
     layer = model.blocks["0"].attn.qkv
     assert layer.base_layer.weight.dtype == torch.bfloat16 and layer.base_layer.weight.grad is None
