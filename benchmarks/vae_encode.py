@@ -1,6 +1,12 @@
 """Encode time of the W.A.L.T causal 3-D VAE (default config: 314 M parameters, f_s = 8, f_t = 4, c = 8) per
 17×128×128 clip, on CPU (or CUDA with --device cuda). Weights are random (speed only).
 
+``--diffusers NAME ...`` (or ``all``) measures instead the public diffusers video VAEs through walt's
+``DiffusersVideoVAE`` against the same diffusers object called directly with its pipeline's scaling, on the tiny
+random instances of benchmarks/tiny_video_vaes.py: encode and decode time (interleaved in one process) and peak
+memory (each contender in a child process of its own, so that its peak RSS is its own). Results go in
+docs/benchmarks.md ("Public video VAEs") and docs/video_vaes.md.
+
 fp32 always; bf16 autocast too where the hardware multiplies bf16 natively (the engine's precision resolution: on
 an AVX2-only CPU bf16 is emulated ~400× slower and is skipped). The precisions run in one process, alternating, so
 that machine load hits them alike; the ratio is the number to trust on a shared machine. Results go in
@@ -9,14 +15,20 @@ docs/benchmarks/vae.md.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import tempfile
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import harness
+import tiny_video_vaes
 from walt.models.autoencoders.causal_vae import CausalVAE3D
+from walt.models.autoencoders.diffusers_video_vae import DiffusersVideoVAE
+
+CONTENDERS = ("diffusers", "walt")
 
 
 def encode_flops(frames: int, size: int) -> int:
@@ -28,18 +40,81 @@ def encode_flops(frames: int, size: int) -> int:
     return counter.get_total_flops()
 
 
+def tiny_pair(name: str) -> tuple[DiffusersVideoVAE, dict]:
+    """walt's wrapper around the tiny ``name`` (loaded from a saved folder) and the same diffusers object called
+    directly, with its pipeline's scaling written out."""
+    with tempfile.TemporaryDirectory() as folder:
+        walt = DiffusersVideoVAE(str(tiny_video_vaes.save_tiny(name, folder)), tiling=False, slicing=False)
+    vae, mean, std, sf = walt.vae, walt.latents_mean.clone(), walt.latents_std.clone(), walt.scaling_factor
+    direct = dict(encode=lambda x: (vae.encode(x).latent_dist.mode() - mean) * sf / std,
+                  decode=lambda z: vae.decode(z * std / sf + mean).sample)
+    return walt, direct
+
+
+def run_op(walt: DiffusersVideoVAE, direct: dict, contender: str, op: str, x: torch.Tensor, z: torch.Tensor):
+    if contender == "walt":
+        return walt.encode(x) if op == "encode" else walt.decode(z)
+    return direct[op](x if op == "encode" else z)
+
+
+def child(name: str, op: str, contender: str, frames: int, size: int) -> None:
+    """One contender's op once, in this process: prints ``{"peak_mib": ...}`` (peak RSS above the start)."""
+    walt, direct = tiny_pair(name)
+    x = torch.rand(1, 3, frames, size, size) * 2 - 1
+    with torch.inference_mode():
+        z = torch.randn(1, walt.latent_channels, *walt.latent_grid(frames, size, size)) if op == "decode" else None
+        base = harness.reset_peak_rss()
+        run_op(walt, direct, contender, op, x, z)
+        peak = harness.status_mib("VmHWM") - base
+    print(json.dumps(dict(peak_mib=peak)))
+
+
+def diffusers_main(args: argparse.Namespace) -> None:
+    names = list(tiny_video_vaes.TINY) if args.diffusers == ["all"] else args.diffusers
+    print(f"| VAE (tiny) | op | diffusers s | walt s | time walt/diffusers | diffusers peak MiB | walt peak MiB | "
+          f"memory walt/diffusers |")
+    print("|---|---|---|---|---|---|---|---|")
+    worst_time, worst_mem = 0.0, 0.0
+    for name in names:
+        walt, direct = tiny_pair(name)
+        x = torch.rand(1, 3, args.frames, args.size, args.size) * 2 - 1
+        with torch.inference_mode():
+            z = walt.encode(x)
+            for op in ("encode", "decode"):
+                steps = {c: (lambda c=c: run_op(walt, direct, c, op, x, z)) for c in CONTENDERS}
+                times = harness.interleaved_medians(steps, args.repeats, args.warmup)
+                peaks = {c: harness.run_child(__file__, ["--child", name, op, c, "--frames", str(args.frames),
+                                                         "--size", str(args.size)])["peak_mib"] for c in CONTENDERS}
+                t_ratio, m_ratio = times["walt"] / times["diffusers"], peaks["walt"] / peaks["diffusers"]
+                worst_time, worst_mem = max(worst_time, t_ratio), max(worst_mem, m_ratio)
+                print(f"| {name} | {op} | {times['diffusers']:.3f} | {times['walt']:.3f} | {t_ratio:.3f} | "
+                      f"{peaks['diffusers']:.0f} | {peaks['walt']:.0f} | {m_ratio:.3f} |", flush=True)
+    print(f"vae_encode --diffusers: {len(names)} tiny VAEs, {args.frames}x{args.size}x{args.size} clips, "
+          f"{args.threads} threads: walt/diffusers worst time {worst_time:.3f}, worst peak memory {worst_mem:.3f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: python benchmarks/vae_encode.py --repeats 2 --threads 2  # 17x128x128 clips")
+        epilog="examples:\n  python benchmarks/vae_encode.py --repeats 2 --threads 2  # 17x128x128 clips\n"
+               "  python benchmarks/vae_encode.py --diffusers all --frames 17 --size 64 --repeats 5 --threads 2")
     parser.add_argument("--frames", type=int, default=17)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2, help="timed encodes per precision")
     parser.add_argument("--warmup", type=int, default=1, help="untimed encodes per precision first")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--diffusers", nargs="+", metavar="NAME",
+                        help=f"tiny diffusers video VAEs to compare walt's wrapper on: {', '.join(tiny_video_vaes.TINY)} "
+                             f"or all")
+    parser.add_argument("--child", nargs=3, metavar=("NAME", "OP", "CONTENDER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.child:
+        return child(*args.child, args.frames, args.size)
+    if args.diffusers:
+        harness.print_hardware("cpu")
+        return diffusers_main(args)
     device = torch.device(args.device)
     harness.print_hardware(args.device)
     precs = {p.name: p for p in harness.precisions(device=args.device)}
