@@ -93,3 +93,19 @@ def test_flops_counts_the_vae_on_the_meta_device(setup, capsys):
     assert load_tool("flops").main([str(write_config(root, vae)), "--component", "autoencoder"]) == 0
     out = capsys.readouterr().out
     assert "flops (torch)" in out and f"{sum(p.numel() for p in tiny.build_tiny('wan').parameters()) / 1e6:.2f}M" in out
+
+
+def test_sample_tool_decodes_with_tiling(setup, monkeypatch, capsys):
+    root, vae = setup
+    from diffusers import AutoencoderKLWan
+    calls, tiled_decode = [], AutoencoderKLWan.tiled_decode
+    monkeypatch.setattr(AutoencoderKLWan, "tiled_decode", lambda self, *a, **k: calls.append(1) or tiled_decode(
+        self, *a, **k))
+    config = write_config(root, vae)
+    assert train_tool.main([str(config), "--work-dir", str(root / "ws")]) == 0
+    tiles = dict(tile_sample_min_height=16, tile_sample_min_width=16, tile_sample_stride_height=12,
+                 tile_sample_stride_width=12)
+    config.write_text(config.read_text().replace("model=None)", f"model=None, tiling={tiles!r})"))
+    result = load_tool("sample").main([str(config), "--checkpoint", str(root / "ws"), "--num", "1", "--steps", "2",
+                                       "--device", "cpu", "--no-progress", "--out", str(root / "samples")])
+    assert result["shape"] == (1, 3, 9, 32, 32) and calls
