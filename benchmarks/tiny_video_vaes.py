@@ -15,10 +15,12 @@ import torch
 
 # name -> (diffusers class, tiny config, released first-level width / tiny first-level width)
 TINY: dict[str, tuple[str, dict, int]] = {
+    # CogVideoX: sample_height / width set the default tiles (half of them, 48×40), whose overlaps are whole latents
     "cogvideox": ("AutoencoderKLCogVideoX", dict(
         block_out_channels=(8, 8, 16), latent_channels=4, layers_per_block=1, norm_num_groups=4,
         temporal_compression_ratio=4, down_block_types=("CogVideoXDownBlock3D",) * 3,
-        up_block_types=("CogVideoXUpBlock3D",) * 3, scaling_factor=1.15258426, sample_height=96, sample_width=80),  # tiles 48x40: exact overlaps at f_s = 4
+        up_block_types=("CogVideoXUpBlock3D",) * 3, scaling_factor=1.15258426, sample_height=96,
+        sample_width=80),
         128 // 8),
     "wan": ("AutoencoderKLWan", dict(
         base_dim=8, z_dim=4, dim_mult=[1, 1, 2], num_res_blocks=1, temperal_downsample=[True, True],

@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--diffusers", nargs="+", metavar="NAME",
-                        help=f"tiny diffusers video VAEs to compare walt's wrapper on: {', '.join(tiny_video_vaes.TINY)} "
-                             f"or all")
+                        help=f"tiny diffusers video VAEs to compare walt's wrapper on: "
+                             f"{', '.join(tiny_video_vaes.TINY)} or all")
     parser.add_argument("--child", nargs=3, metavar=("NAME", "OP", "CONTENDER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -91,7 +91,8 @@ def test_tiled_equals_untiled_within_the_diffusers_tolerance(name, folders):
         y, y_tiled = plain.decode(z), tiled.decode(z)
         z_ref = pipeline_scale(name, ref, ref.encode(x).latent_dist.mode())
         y_ref = ref.decode(pipeline_unscale(name, ref, z)).sample
-    assert (z_tiled - z_ref).abs().max() <= 1e-5 and (y_tiled - y_ref).abs().max() <= 1e-4  # diffusers tiling; 1.7e-5 seen (HunyuanVideo blends)
+    # walt's tiling is diffusers' own (decode up to 1.7e-5 apart: HunyuanVideo's tile blending reorders the sums)
+    assert (z_tiled - z_ref).abs().max() <= 1e-5 and (y_tiled - y_ref).abs().max() <= 1e-4
     assert 0 < (y_tiled - y).abs().max() <= 1.01 * MEASURED_TILING_DIFFERENCE[name]
 
 

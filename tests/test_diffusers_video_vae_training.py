@@ -23,7 +23,7 @@ def setup(tmp_path_factory):
 
 
 def write_config(root: Path, vae: Path, frames: int = 9, vae_model: str | None = None, **extra: str) -> Path:
-    """The CPU demo's W.A.L.T (configs/demo/walt_demo.py) on the tiny Wan VAE's 3×8×8×4 latents of 9×32×32 clips."""
+    """The CPU demo's W.A.L.T (configs/demo/walt_demo.py) on the tiny Wan VAE's 3×8×8×4 latents of 9×32² clips."""
     lines = [
         f"_base_ = [{str(REPO / 'configs/demo/walt_demo.py')!r}]",
         "model = dict(backbone=dict(depth=2, dim=32, num_heads=2, patch_size=2, spatial_window=(1, 4, 4), "

@@ -256,9 +256,9 @@ def _architecture(cls: type, model: str, config: dict | str | None) -> dict:
 def _load_single_file(cls: type, model: str, path: str, config: dict | str | None) -> nn.Module:
     """diffusers' ``from_single_file`` with a local architecture (offline: it would fetch one from the hub)."""
     if model not in SINGLE_FILE_LOADABLE_CLASSES:
+        loadable = ", ".join(m for m in VIDEO_VAES if m in SINGLE_FILE_LOADABLE_CLASSES)
         raise ValueError(f"DiffusersVideoVAE: diffusers has no single-file loader for {model} (it has one for "
-                         f"{', '.join(m for m in VIDEO_VAES if m in SINGLE_FILE_LOADABLE_CLASSES)}); pass its diffusers "
-                         f"folder instead of {path}")
+                         f"{loadable}); pass its diffusers folder instead of {path}")
     if not Path(path).is_file():
         raise FileNotFoundError(f"DiffusersVideoVAE: weights file {path} does not exist")
     with tempfile.TemporaryDirectory() as folder:
