@@ -163,3 +163,20 @@ def test_meta_build_reads_no_weights_and_runs(name, folders, tmp_path):
         out = vae(torch.empty(1, 3, 9, 32, 32))
     assert out.shape == (1, 3, 9, 32, 32) and vae.latent_channels == tiny.TINY[name][1].get(
         "latent_channels", tiny.TINY[name][1].get("z_dim"))
+
+
+def test_ltx_timestep_conditioned_decoder_gets_the_pipeline_timestep(tmp_path):
+    cls_name, config, _ = tiny.TINY["ltx"]
+    import diffusers
+    torch.manual_seed(0)
+    # equal decoder widths, as in LTX-Video 0.9.1 (a width-changing up block hands its resnet the raw timestep)
+    ref = getattr(diffusers, cls_name).from_config(
+        {**config, "timestep_conditioning": True, "decoder_block_out_channels": (16, 16, 16)}).eval()
+    ref.save_pretrained(str(tmp_path / "ltx"))
+    ours = DiffusersVideoVAE(str(tmp_path / "ltx"), decode_timestep=0.05, decode_noise_scale=0.0)
+    z = torch.randn(1, config["latent_channels"], 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y_ref = ref.decode(z * ref.latents_std.view(1, -1, 1, 1, 1) + ref.latents_mean.view(1, -1, 1, 1, 1),
+                           temb=torch.tensor([0.05])).sample
+        other = ref.decode(z, temb=torch.tensor([0.5])).sample
+        assert (ours.decode(z) - y_ref).abs().max() <= 1e-5 < (other - y_ref).abs().max()
