@@ -62,6 +62,9 @@ def child(name: str, op: str, contender: str, frames: int, size: int) -> None:
     walt, direct = tiny_pair(name)
     x = torch.rand(1, 3, frames, size, size) * 2 - 1
     with torch.inference_mode():
+        # warm-up on a one-frame clip of the smallest size: loads the kernels' code pages, allocates little
+        small = torch.zeros(1, 3, 1, 2 * walt.spatial_factor, 2 * walt.spatial_factor)
+        run_op(walt, direct, contender, op, small, walt.encode(small))
         z = torch.randn(1, walt.latent_channels, *walt.latent_grid(frames, size, size)) if op == "decode" else None
         base = harness.reset_peak_rss()
         run_op(walt, direct, contender, op, x, z)
@@ -69,8 +72,21 @@ def child(name: str, op: str, contender: str, frames: int, size: int) -> None:
     print(json.dumps(dict(peak_mib=peak)))
 
 
+def memory_table(names: list[str], frames: int, size: int) -> None:
+    """Peak memory of walt's encode and decode of one clip per tiny VAE (a child process each)."""
+    print(f"| VAE (tiny) | width / released | encode peak MiB | decode peak MiB |  ({frames}x{size}x{size} clip)")
+    print("|---|---|---|---|")
+    for name in names:
+        peaks = [harness.run_child(__file__, ["--child", name, op, "walt", "--frames", str(frames), "--size",
+                                              str(size)])["peak_mib"] for op in ("encode", "decode")]
+        print(f"| {name} | 1/{tiny_video_vaes.TINY[name][2]} | {peaks[0]:.0f} | {peaks[1]:.0f} |", flush=True)
+    print(f"vae_encode --diffusers --memory-only: {len(names)} tiny VAEs, {frames}x{size}x{size} clips")
+
+
 def diffusers_main(args: argparse.Namespace) -> None:
     names = list(tiny_video_vaes.TINY) if args.diffusers == ["all"] else args.diffusers
+    if args.memory_only:
+        return memory_table(names, args.frames, args.size)
     print(f"| VAE (tiny) | op | diffusers s | walt s | time walt/diffusers | diffusers peak MiB | walt peak MiB | "
           f"memory walt/diffusers |")
     print("|---|---|---|---|---|---|---|---|")
@@ -107,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--diffusers", nargs="+", metavar="NAME",
                         help=f"tiny diffusers video VAEs to compare walt's wrapper on: "
                              f"{', '.join(tiny_video_vaes.TINY)} or all")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="with --diffusers: only the peak memory of walt's encode / decode (no timing)")
     parser.add_argument("--child", nargs=3, metavar=("NAME", "OP", "CONTENDER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
