@@ -4,7 +4,8 @@
 ``--diffusers NAME ...`` (or ``all``) measures instead the public diffusers video VAEs through walt's
 ``DiffusersVideoVAE`` against the same diffusers object called directly with its pipeline's scaling, on the tiny
 random instances of benchmarks/tiny_video_vaes.py: encode and decode time (interleaved in one process) and peak
-memory (each contender in a child process of its own, so that its peak RSS is its own). Results go in
+activation memory (the live tensors the call creates, counted exactly: peak RSS moves by tens of MiB between
+identical runs on this machine). Results go in
 docs/benchmarks.md ("Public video VAEs") and docs/video_vaes.md.
 
 fp32 always; bf16 autocast too where the hardware multiplies bf16 natively (the engine's precision resolution: on
@@ -15,12 +16,15 @@ docs/benchmarks/vae.md.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
+import weakref
+from typing import Callable
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
 import harness
@@ -57,29 +61,53 @@ def run_op(walt: DiffusersVideoVAE, direct: dict, contender: str, op: str, x: to
     return direct[op](x if op == "encode" else z)
 
 
-def child(name: str, op: str, contender: str, frames: int, size: int) -> None:
-    """One contender's op once, in this process: prints ``{"peak_mib": ...}`` (peak RSS above the start)."""
-    walt, direct = tiny_pair(name)
-    x = torch.rand(1, 3, frames, size, size) * 2 - 1
-    with torch.inference_mode():
-        # warm-up on a one-frame clip of the smallest size: loads the kernels' code pages, allocates little
-        small = torch.zeros(1, 3, 1, 2 * walt.spatial_factor, 2 * walt.spatial_factor)
-        run_op(walt, direct, contender, op, small, walt.encode(small))
-        z = torch.randn(1, walt.latent_channels, *walt.latent_grid(frames, size, size)) if op == "decode" else None
-        base = harness.reset_peak_rss()
-        run_op(walt, direct, contender, op, x, z)
-        peak = harness.status_mib("VmHWM") - base
-    print(json.dumps(dict(peak_mib=peak)))
+class PeakTensorMemory(TorchDispatchMode):
+    """Peak bytes of the tensors the ops inside the ``with`` block create and keep alive at once (the activations;
+    inputs and weights made before are not counted). Deterministic, unlike peak RSS, which the allocator's page reuse
+    moves by tens of MiB between identical runs here."""
+
+    def __init__(self):
+        super().__init__()
+        self.live, self.peak, self.refs = 0, 0, {}
+
+    def _release(self, key: int, nbytes: int) -> None:
+        self.refs[key] -= 1
+        if self.refs[key] == 0:
+            del self.refs[key]
+            self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes():
+                key, nbytes = t.untyped_storage().data_ptr(), t.untyped_storage().nbytes()
+                if key not in self.refs:
+                    self.refs[key] = 0
+                    self.live += nbytes
+                    self.peak = max(self.peak, self.live)
+                self.refs[key] += 1
+                weakref.finalize(t, self._release, key, nbytes)
+        return out
+
+
+def peak_mib(fn: Callable[[], object]) -> float:
+    """Peak live activation memory of ``fn()`` in MiB (:class:`PeakTensorMemory`)."""
+    with PeakTensorMemory() as mode:
+        fn()
+    return mode.peak / 2 ** 20
 
 
 def memory_table(names: list[str], frames: int, size: int) -> None:
-    """Peak memory of walt's encode and decode of one clip per tiny VAE (a child process each)."""
+    """Peak activation memory of walt's encode and decode of one clip per tiny VAE."""
     print(f"| VAE (tiny) | width / released | encode peak MiB | decode peak MiB |  ({frames}x{size}x{size} clip)")
     print("|---|---|---|---|")
     for name in names:
-        peaks = [harness.run_child(__file__, ["--child", name, op, "walt", "--frames", str(frames), "--size",
-                                              str(size)])["peak_mib"] for op in ("encode", "decode")]
-        print(f"| {name} | 1/{tiny_video_vaes.TINY[name][2]} | {peaks[0]:.0f} | {peaks[1]:.0f} |", flush=True)
+        walt, _ = tiny_pair(name)
+        x = torch.rand(1, 3, frames, size, size) * 2 - 1
+        with torch.inference_mode():
+            z = walt.encode(x)
+            peaks = [peak_mib(lambda: walt.encode(x)), peak_mib(lambda: walt.decode(z))]
+        print(f"| {name} | 1/{tiny_video_vaes.TINY[name][2]} | {peaks[0]:.1f} | {peaks[1]:.1f} |", flush=True)
     print(f"vae_encode --diffusers --memory-only: {len(names)} tiny VAEs, {frames}x{size}x{size} clips")
 
 
@@ -99,12 +127,11 @@ def diffusers_main(args: argparse.Namespace) -> None:
             for op in ("encode", "decode"):
                 steps = {c: (lambda c=c: run_op(walt, direct, c, op, x, z)) for c in CONTENDERS}
                 times = harness.interleaved_medians(steps, args.repeats, args.warmup)
-                peaks = {c: harness.run_child(__file__, ["--child", name, op, c, "--frames", str(args.frames),
-                                                         "--size", str(args.size)])["peak_mib"] for c in CONTENDERS}
+                peaks = {c: peak_mib(steps[c]) for c in CONTENDERS}
                 t_ratio, m_ratio = times["walt"] / times["diffusers"], peaks["walt"] / peaks["diffusers"]
                 worst_time, worst_mem = max(worst_time, t_ratio), max(worst_mem, m_ratio)
                 print(f"| {name} | {op} | {times['diffusers']:.3f} | {times['walt']:.3f} | {t_ratio:.3f} | "
-                      f"{peaks['diffusers']:.0f} | {peaks['walt']:.0f} | {m_ratio:.3f} |", flush=True)
+                      f"{peaks['diffusers']:.2f} | {peaks['walt']:.2f} | {m_ratio:.3f} |", flush=True)
     print(f"vae_encode --diffusers: {len(names)} tiny VAEs, {args.frames}x{args.size}x{args.size} clips, "
           f"{args.threads} threads: walt/diffusers worst time {worst_time:.3f}, worst peak memory {worst_mem:.3f}")
 
@@ -125,11 +152,8 @@ def main(argv: list[str] | None = None) -> None:
                              f"{', '.join(tiny_video_vaes.TINY)} or all")
     parser.add_argument("--memory-only", action="store_true",
                         help="with --diffusers: only the peak memory of walt's encode / decode (no timing)")
-    parser.add_argument("--child", nargs=3, metavar=("NAME", "OP", "CONTENDER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.child:
-        return child(*args.child, args.frames, args.size)
     if args.diffusers:
         harness.print_hardware("cpu")
         return diffusers_main(args)
