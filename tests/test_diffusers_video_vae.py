@@ -180,3 +180,17 @@ def test_ltx_timestep_conditioned_decoder_gets_the_pipeline_timestep(tmp_path):
                            temb=torch.tensor([0.05])).sample
         other = ref.decode(z, temb=torch.tensor([0.5])).sample
         assert (ours.decode(z) - y_ref).abs().max() <= 1e-5 < (other - y_ref).abs().max()
+
+
+def test_benchmark_counts_the_peak_of_live_tensors():
+    bench = load_benchmark("vae_encode")
+
+    def fn():
+        a = torch.ones(256, 1024)  # 1 MiB
+        b = torch.ones(512, 1024)  # 2 MiB: 3 live
+        view = b[:10]  # a view allocates nothing
+        del a
+        c = torch.ones(256, 1024)  # 3 live again, not 4
+        return view.sum() + c.sum()
+
+    assert bench.peak_mib(fn) == pytest.approx(3.0, abs=1e-3)
