@@ -30,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import harness
 import tiny_video_vaes
 from walt.models.autoencoders.causal_vae import CausalVAE3D
-from walt.models.autoencoders.diffusers_video_vae import DiffusersVideoVAE
+from walt.models.autoencoders.diffusers_video_vae import VIDEO_VAES, DiffusersVideoVAE
 
 CONTENDERS = ("diffusers", "walt")
 
@@ -44,11 +44,11 @@ def encode_flops(frames: int, size: int) -> int:
     return counter.get_total_flops()
 
 
-def tiny_pair(name: str) -> tuple[DiffusersVideoVAE, dict]:
+def tiny_pair(name: str, tiling: bool | None = False) -> tuple[DiffusersVideoVAE, dict]:
     """walt's wrapper around the tiny ``name`` (loaded from a saved folder) and the same diffusers object called
     directly, with its pipeline's scaling written out."""
     with tempfile.TemporaryDirectory() as folder:
-        walt = DiffusersVideoVAE(str(tiny_video_vaes.save_tiny(name, folder)), tiling=False, slicing=False)
+        walt = DiffusersVideoVAE(str(tiny_video_vaes.save_tiny(name, folder)), tiling=tiling, slicing=False)
     vae, mean, std, sf = walt.vae, walt.latents_mean.clone(), walt.latents_std.clone(), walt.scaling_factor
     direct = dict(encode=lambda x: (vae.encode(x).latent_dist.mode() - mean) * sf / std,
                   decode=lambda z: vae.decode(z * std / sf + mean).sample)
@@ -64,7 +64,7 @@ def run_op(walt: DiffusersVideoVAE, direct: dict, contender: str, op: str, x: to
 class PeakTensorMemory(TorchDispatchMode):
     """Peak bytes of the tensors the ops inside the ``with`` block create and keep alive at once (the activations;
     inputs and weights made before are not counted). Deterministic, unlike peak RSS, which the allocator's page reuse
-    moves by tens of MiB between identical runs here."""
+    moves by tens of MiB between identical runs here, and it works on the meta device (the released sizes)."""
 
     def __init__(self):
         super().__init__()
@@ -78,9 +78,13 @@ class PeakTensorMemory(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
+        # the storage's own address (_cdata), not its data pointer: meta tensors have none
+        inputs = {a.untyped_storage()._cdata for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)}
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes():
-                key, nbytes = t.untyped_storage().data_ptr(), t.untyped_storage().nbytes()
+                key, nbytes = t.untyped_storage()._cdata, t.untyped_storage().nbytes()
+                if key not in self.refs and key in inputs:
+                    continue  # a view of (or an in-place op on) a tensor made before: no new memory
                 if key not in self.refs:
                     self.refs[key] = 0
                     self.live += nbytes
@@ -97,24 +101,37 @@ def peak_mib(fn: Callable[[], object]) -> float:
     return mode.peak / 2 ** 20
 
 
-def memory_table(names: list[str], frames: int, size: int) -> None:
-    """Peak activation memory of walt's encode and decode of one clip per tiny VAE."""
-    print(f"| VAE (tiny) | width / released | encode peak MiB | decode peak MiB |  ({frames}x{size}x{size} clip)")
-    print("|---|---|---|---|")
+def memory_table(names: list[str], frames: int, size: int, released: bool) -> None:
+    """Peak activation memory of walt's encode and decode of one clip (frames rounded up to each model's grid),
+    untiled and with the model's default tiling: of the tiny VAEs on the CPU, or of the released architectures (the
+    diffusers class defaults) counted on the meta device."""
+    kind = "released, meta device" if released else "tiny, CPU"
+    print(f"| VAE ({kind}) | clip | encode MiB | decode MiB | default tiling | encode MiB tiled | decode MiB tiled |")
+    print("|---|---|---|---|---|---|---|")
     for name in names:
-        walt, _ = tiny_pair(name)
-        x = torch.rand(1, 3, frames, size, size) * 2 - 1
-        with torch.inference_mode():
-            z = walt.encode(x)
-            peaks = [peak_mib(lambda: walt.encode(x)), peak_mib(lambda: walt.decode(z))]
-        print(f"| {name} | 1/{tiny_video_vaes.TINY[name][2]} | {peaks[0]:.1f} | {peaks[1]:.1f} |", flush=True)
-    print(f"vae_encode --diffusers --memory-only: {len(names)} tiny VAEs, {frames}x{size}x{size} clips")
+        cls_name = tiny_video_vaes.TINY[name][0]
+        row = []
+        for tiling in (False, None):
+            with torch.device("meta" if released else "cpu"), torch.inference_mode():
+                if released:
+                    walt = DiffusersVideoVAE(model=cls_name, tiling=tiling, slicing=False)
+                else:
+                    walt, _ = tiny_pair(name, tiling)
+                m = walt.frame_multiple
+                t = 1 + -(-(frames - 1) // m) * m
+                x = torch.rand(1, 3, t, size, size) * 2 - 1
+                z = walt.encode(x)
+                row += [peak_mib(lambda: walt.encode(x)), peak_mib(lambda: walt.decode(z))]
+        default = "on" if VIDEO_VAES[cls_name].tiling else "off"
+        print(f"| {name} | {t}×{size}² | {row[0]:.0f} | {row[1]:.0f} | {default} | {row[2]:.0f} | {row[3]:.0f} |",
+              flush=True)
+    print(f"vae_encode --diffusers --memory-only: {len(names)} {kind} VAEs, {frames}x{size}x{size} clips")
 
 
 def diffusers_main(args: argparse.Namespace) -> None:
     names = list(tiny_video_vaes.TINY) if args.diffusers == ["all"] else args.diffusers
     if args.memory_only:
-        return memory_table(names, args.frames, args.size)
+        return memory_table(names, args.frames, args.size, args.released)
     print(f"| VAE (tiny) | op | diffusers s | walt s | time walt/diffusers | diffusers peak MiB | walt peak MiB | "
           f"memory walt/diffusers |")
     print("|---|---|---|---|---|---|---|---|")
@@ -152,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
                              f"{', '.join(tiny_video_vaes.TINY)} or all")
     parser.add_argument("--memory-only", action="store_true",
                         help="with --diffusers: only the peak memory of walt's encode / decode (no timing)")
+    parser.add_argument("--released", action="store_true",
+                        help="with --memory-only: the released architectures, counted on the meta device")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.diffusers:

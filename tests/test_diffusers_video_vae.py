@@ -194,3 +194,18 @@ def test_benchmark_counts_the_peak_of_live_tensors():
         return view.sum() + c.sum()
 
     assert bench.peak_mib(fn) == pytest.approx(3.0, abs=1e-3)
+
+
+def test_benchmark_memory_count_on_meta_equals_the_count_on_cpu(folders):
+    """The released sizes in docs/video_vaes.md are counted on the meta device: the same count as running on the CPU."""
+    bench = load_benchmark("vae_encode")
+    x = _clip()
+    with torch.inference_mode():
+        cpu = DiffusersVideoVAE(str(folders["wan"]), tiling=False, slicing=False)
+        z = cpu.encode(x)
+        on_cpu = bench.peak_mib(lambda: cpu.encode(x)), bench.peak_mib(lambda: cpu.decode(z))
+        with torch.device("meta"):
+            meta = DiffusersVideoVAE(str(folders["wan"]), tiling=False, slicing=False)
+            xm, zm = torch.empty(x.shape), torch.empty(z.shape)
+            on_meta = bench.peak_mib(lambda: meta.encode(xm)), bench.peak_mib(lambda: meta.decode(zm))
+    assert on_cpu == pytest.approx(on_meta, rel=1e-4) and on_cpu[0] > 0.5
