@@ -167,7 +167,7 @@ class DiffusersVideoVAE(nn.Module):
         if x.ndim != 5 or x.shape[1] != 3:
             raise ValueError(f"DiffusersVideoVAE.encode: expected pixels (B, 3, T, H, W), got shape {tuple(x.shape)}")
         self.latent_grid(*x.shape[2:])
-        posterior = self.vae.encode(x.to(self.vae.dtype)).latent_dist
+        posterior = self.vae.encode(x.to(self._dtype)).latent_dist
         use_sample = self.sample_posterior if sample is None else sample
         z = posterior.sample(generator) if use_sample else posterior.mode()
         self._check_shape(z, (self.latent_channels, *self.latent_grid(*x.shape[2:])), "encode")
@@ -179,7 +179,7 @@ class DiffusersVideoVAE(nn.Module):
             raise ValueError(f"DiffusersVideoVAE.decode: expected latents (B, {self.latent_channels}, t, h, w), "
                              f"got shape {tuple(z.shape)}")
         self.pixel_grid(*z.shape[2:])
-        z = self.unscale(z).to(self.vae.dtype)
+        z = self.unscale(z).to(self._dtype)
         expected = (3, *self.pixel_grid(*z.shape[2:]))
         if not self.vae.config.get("timestep_conditioning", False):
             x = self.vae.decode(z).sample
@@ -197,6 +197,10 @@ class DiffusersVideoVAE(nn.Module):
             raise ValueError(f"DiffusersVideoVAE({self.model}).{what}: diffusers returned {tuple(out.shape[1:])}, "
                              f"expected {expected}; with tiling on, choose tile sizes whose overlaps are whole "
                              f"latents (tiling={self.tiling})")
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        return next(self.vae.parameters()).dtype  # diffusers' ModelMixin.dtype walks every parameter on each call
 
     def forward(self, x: Tensor) -> Tensor:
         """Reconstruction through the posterior mode (what ``tools/flops.py --component autoencoder`` counts)."""
