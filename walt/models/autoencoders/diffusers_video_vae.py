@@ -166,11 +166,11 @@ class DiffusersVideoVAE(nn.Module):
         a sample when ``sample`` (default: ``sample_posterior``)."""
         if x.ndim != 5 or x.shape[1] != 3:
             raise ValueError(f"DiffusersVideoVAE.encode: expected pixels (B, 3, T, H, W), got shape {tuple(x.shape)}")
-        self.latent_grid(*x.shape[2:])
+        grid = self.latent_grid(*x.shape[2:])
         posterior = self.vae.encode(x.to(self._dtype)).latent_dist
         use_sample = self.sample_posterior if sample is None else sample
         z = posterior.sample(generator) if use_sample else posterior.mode()
-        self._check_shape(z, (self.latent_channels, *self.latent_grid(*x.shape[2:])), "encode")
+        self._check_shape(z, (self.latent_channels, *grid), "encode")
         return self.scale(z)
 
     def decode(self, z: Tensor) -> Tensor:
@@ -178,9 +178,8 @@ class DiffusersVideoVAE(nn.Module):
         if z.ndim != 5 or z.shape[1] != self.latent_channels:
             raise ValueError(f"DiffusersVideoVAE.decode: expected latents (B, {self.latent_channels}, t, h, w), "
                              f"got shape {tuple(z.shape)}")
-        self.pixel_grid(*z.shape[2:])
-        z = self.unscale(z).to(self._dtype)
         expected = (3, *self.pixel_grid(*z.shape[2:]))
+        z = self.unscale(z).to(self._dtype)
         if not self.vae.config.get("timestep_conditioning", False):
             x = self.vae.decode(z).sample
         else:  # LTX-Video 0.9.1+ (pipeline_ltx.py): the decoder is told a small timestep and sees that much noise
