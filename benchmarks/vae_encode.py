@@ -1,6 +1,13 @@
 """Encode time of the W.A.L.T causal 3-D VAE (default config: 314 M parameters, f_s = 8, f_t = 4, c = 8) per
 17×128×128 clip, on CPU (or CUDA with --device cuda). Weights are random (speed only).
 
+``--diffusers NAME ...`` (or ``all``) measures instead the public diffusers video VAEs through walt's
+``DiffusersVideoVAE`` against the same diffusers object called directly with its pipeline's scaling, on the tiny
+random instances of benchmarks/tiny_video_vaes.py: encode and decode time (interleaved in one process) and peak
+activation memory (the live tensors the call creates, counted exactly: peak RSS moves by tens of MiB between
+identical runs on this machine). Results go in
+docs/benchmarks.md ("Public video VAEs") and docs/video_vaes.md.
+
 fp32 always; bf16 autocast too where the hardware multiplies bf16 natively (the engine's precision resolution: on
 an AVX2-only CPU bf16 is emulated ~400× slower and is skipped). The precisions run in one process, alternating, so
 that machine load hits them alike; the ratio is the number to trust on a shared machine. Results go in
@@ -10,13 +17,22 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+import weakref
+from typing import Callable
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
 import harness
+import tiny_video_vaes
 from walt.models.autoencoders.causal_vae import CausalVAE3D
+from walt.models.autoencoders.diffusers_video_vae import VIDEO_VAES, DiffusersVideoVAE
+
+CONTENDERS = ("diffusers", "walt")
 
 
 def encode_flops(frames: int, size: int) -> int:
@@ -28,18 +44,138 @@ def encode_flops(frames: int, size: int) -> int:
     return counter.get_total_flops()
 
 
+def tiny_pair(name: str, tiling: bool | None = False) -> tuple[DiffusersVideoVAE, dict]:
+    """walt's wrapper around the tiny ``name`` (loaded from a saved folder) and the same diffusers object called
+    directly, with its pipeline's scaling written out."""
+    with tempfile.TemporaryDirectory() as folder:
+        walt = DiffusersVideoVAE(str(tiny_video_vaes.save_tiny(name, folder)), tiling=tiling, slicing=False)
+    vae, mean, std, sf = walt.vae, walt.latents_mean.clone(), walt.latents_std.clone(), walt.scaling_factor
+    direct = dict(encode=lambda x: (vae.encode(x).latent_dist.mode() - mean) * sf / std,
+                  decode=lambda z: vae.decode(z * std / sf + mean).sample)
+    return walt, direct
+
+
+def run_op(walt: DiffusersVideoVAE, direct: dict, contender: str, op: str, x: torch.Tensor, z: torch.Tensor):
+    if contender == "walt":
+        return walt.encode(x) if op == "encode" else walt.decode(z)
+    return direct[op](x if op == "encode" else z)
+
+
+class PeakTensorMemory(TorchDispatchMode):
+    """Peak bytes of the tensors the ops inside the ``with`` block create and keep alive at once (the activations;
+    inputs and weights made before are not counted). Deterministic, unlike peak RSS, which the allocator's page reuse
+    moves by tens of MiB between identical runs here, and it works on the meta device (the released sizes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.live, self.peak, self.refs = 0, 0, {}
+
+    def _release(self, key: int, nbytes: int) -> None:
+        self.refs[key] -= 1
+        if self.refs[key] == 0:
+            del self.refs[key]
+            self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        # the storage's own address (_cdata), not its data pointer: meta tensors have none
+        inputs = {a.untyped_storage()._cdata for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)}
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes():
+                key, nbytes = t.untyped_storage()._cdata, t.untyped_storage().nbytes()
+                if key not in self.refs and key in inputs:
+                    continue  # a view of (or an in-place op on) a tensor made before: no new memory
+                if key not in self.refs:
+                    self.refs[key] = 0
+                    self.live += nbytes
+                    self.peak = max(self.peak, self.live)
+                self.refs[key] += 1
+                weakref.finalize(t, self._release, key, nbytes)
+        return out
+
+
+def peak_mib(fn: Callable[[], object]) -> float:
+    """Peak live activation memory of ``fn()`` in MiB (:class:`PeakTensorMemory`)."""
+    with PeakTensorMemory() as mode:
+        fn()
+    return mode.peak / 2 ** 20
+
+
+def memory_table(names: list[str], frames: int, size: int, released: bool) -> None:
+    """Peak activation memory of walt's encode and decode of one clip (frames rounded up to each model's grid),
+    untiled and with the model's default tiling: of the tiny VAEs on the CPU, or of the released architectures (the
+    diffusers class defaults) counted on the meta device."""
+    kind = "released, meta device" if released else "tiny, CPU"
+    print(f"| VAE ({kind}) | clip | encode MiB | decode MiB | default tiling | encode MiB tiled | decode MiB tiled |")
+    print("|---|---|---|---|---|---|---|")
+    for name in names:
+        cls_name = tiny_video_vaes.TINY[name][0]
+        row = []
+        for tiling in (False, None):
+            with torch.device("meta" if released else "cpu"), torch.inference_mode():
+                if released:
+                    walt = DiffusersVideoVAE(model=cls_name, tiling=tiling, slicing=False)
+                else:
+                    walt, _ = tiny_pair(name, tiling)
+                m = walt.frame_multiple
+                t = 1 + -(-(frames - 1) // m) * m
+                x = torch.rand(1, 3, t, size, size) * 2 - 1
+                z = walt.encode(x)
+                row += [peak_mib(lambda: walt.encode(x)), peak_mib(lambda: walt.decode(z))]
+        default = "on" if VIDEO_VAES[cls_name].tiling else "off"
+        print(f"| {name} | {t}×{size}² | {row[0]:.0f} | {row[1]:.0f} | {default} | {row[2]:.0f} | {row[3]:.0f} |",
+              flush=True)
+    print(f"vae_encode --diffusers --memory-only: {len(names)} {kind} VAEs, {frames}x{size}x{size} clips")
+
+
+def diffusers_main(args: argparse.Namespace) -> None:
+    names = list(tiny_video_vaes.TINY) if args.diffusers == ["all"] else args.diffusers
+    if args.memory_only:
+        return memory_table(names, args.frames, args.size, args.released)
+    print(f"| VAE (tiny) | op | diffusers s | walt s | time walt/diffusers | diffusers peak MiB | walt peak MiB | "
+          f"memory walt/diffusers |")
+    print("|---|---|---|---|---|---|---|---|")
+    worst_time, worst_mem = 0.0, 0.0
+    for name in names:
+        walt, direct = tiny_pair(name)
+        x = torch.rand(1, 3, args.frames, args.size, args.size) * 2 - 1
+        with torch.inference_mode():
+            z = walt.encode(x)
+            for op in ("encode", "decode"):
+                steps = {c: (lambda c=c: run_op(walt, direct, c, op, x, z)) for c in CONTENDERS}
+                times = harness.interleaved_medians(steps, args.repeats, args.warmup)
+                peaks = {c: peak_mib(steps[c]) for c in CONTENDERS}
+                t_ratio, m_ratio = times["walt"] / times["diffusers"], peaks["walt"] / peaks["diffusers"]
+                worst_time, worst_mem = max(worst_time, t_ratio), max(worst_mem, m_ratio)
+                print(f"| {name} | {op} | {times['diffusers']:.3f} | {times['walt']:.3f} | {t_ratio:.3f} | "
+                      f"{peaks['diffusers']:.2f} | {peaks['walt']:.2f} | {m_ratio:.3f} |", flush=True)
+    print(f"vae_encode --diffusers: {len(names)} tiny VAEs, {args.frames}x{args.size}x{args.size} clips, "
+          f"{args.threads} threads: walt/diffusers worst time {worst_time:.3f}, worst peak memory {worst_mem:.3f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: python benchmarks/vae_encode.py --repeats 2 --threads 2  # 17x128x128 clips")
+        epilog="examples:\n  python benchmarks/vae_encode.py --repeats 2 --threads 2  # 17x128x128 clips\n"
+               "  python benchmarks/vae_encode.py --diffusers all --frames 17 --size 64 --repeats 5 --threads 2")
     parser.add_argument("--frames", type=int, default=17)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2, help="timed encodes per precision")
     parser.add_argument("--warmup", type=int, default=1, help="untimed encodes per precision first")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--diffusers", nargs="+", metavar="NAME",
+                        help=f"tiny diffusers video VAEs to compare walt's wrapper on: "
+                             f"{', '.join(tiny_video_vaes.TINY)} or all")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="with --diffusers: only the peak memory of walt's encode / decode (no timing)")
+    parser.add_argument("--released", action="store_true",
+                        help="with --memory-only: the released architectures, counted on the meta device")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.diffusers:
+        harness.print_hardware("cpu")
+        return diffusers_main(args)
     device = torch.device(args.device)
     harness.print_hardware(args.device)
     precs = {p.name: p for p in harness.precisions(device=args.device)}

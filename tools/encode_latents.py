@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -139,4 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (KeyError, ValueError, OSError) as err:  # a bad config, a missing file, a clip off the VAE's frame grid
+        sys.exit(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}")
