@@ -38,7 +38,7 @@ class LabelEmbedder(nn.Module):
 
     def __init__(self, num_classes: int, dim: int, init_std: float = 0.02):
         super().__init__()
-        self.num_classes = num_classes
+        self.num_classes, self.init_std = num_classes, init_std
         self.embedding_table = nn.Embedding(num_classes + 1, dim)
         nn.init.normal_(self.embedding_table.weight, std=init_std)
 
