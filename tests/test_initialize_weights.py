@@ -158,3 +158,28 @@ def test_class_table_and_pixart_values():
     assert tables.std().item() == pytest.approx(64 ** -0.5, rel=0.1)
     crossed = [block.cross_attn for block in lavita.blocks.values() if getattr(block, "cross_attn", None) is not None]
     assert crossed and all(torch.count_nonzero(c.proj.weight) + torch.count_nonzero(c.proj.bias) == 0 for c in crossed)
+
+
+def test_a_component_with_unlisted_weights_is_refused():
+    """A conditioning / position embedding whose initial values are not listed in initialize_weights is a TypeError
+    naming it (no parameter is left at a constructor's draw)."""
+    from walt.models.conditioning.base import Conditioning
+
+    class Unlisted(Conditioning):
+        def __init__(self):
+            super().__init__(32, 2)
+            self.extra = nn.Parameter(torch.zeros(3))
+
+    class UnlistedPos(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = nn.Parameter(torch.zeros(3))
+
+    backbone = BACKBONES.build(WALT_TINY)
+    backbone.conditioning = Unlisted()
+    with pytest.raises(TypeError, match="conditioning Unlisted"):
+        backbone.initialize_weights()
+    backbone = BACKBONES.build(WALT_TINY)
+    backbone.pos_embed = UnlistedPos()
+    with pytest.raises(TypeError, match="position embedding UnlistedPos"):
+        backbone.initialize_weights()

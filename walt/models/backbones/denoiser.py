@@ -186,6 +186,9 @@ class LatentDenoiser(nn.Module):
         if isinstance(pos, LearnedSpaceTimePosEmbed):
             nn.init.trunc_normal_(pos.spatial, std=pos.init_std)
             nn.init.trunc_normal_(pos.temporal, std=pos.init_std)
+        elif pos is not None and any(True for _ in pos.parameters()):
+            raise TypeError(f"{type(self).__name__}.initialize_weights: no initial values listed for the position "
+                            f"embedding {type(pos).__name__}; add them to LatentDenoiser.initialize_weights")
         for module in self.modules():  # 4
             if isinstance(module, RelativePositionBias):
                 nn.init.trunc_normal_(module.table, std=module.init_std)
