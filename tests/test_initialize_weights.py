@@ -1,8 +1,8 @@
 """``LatentDenoiser.initialize_weights`` sets every initial value of a backbone (DiT's ``initialize_weights``).
 
-For every backbone config under configs/ (cross W.A.L.T ↔ LAVITA ablations included) at tiny size: parameters filled
-with NaN (or any other values) before the call hold exactly the values a fresh build gets from the same seed, so no
-initial value is left to a module's constructor. Then the distributions: zero layers are zero, a fresh adaLN-Zero
+For every backbone config under configs/ (cross W.A.L.T ↔ LAVITA ablations included) at tiny size: after every
+parameter is filled with NaN, ``initialize_weights`` under a seed gives no NaN and exactly the values it gives the
+untouched model under that seed, so no initial value is left to a module's constructor. Then the distributions: zero layers are zero, a fresh adaLN-Zero
 block is the identity and a fresh model predicts 0, xavier weights within ±√(6 / (fan_in + fan_out)), the normal
 draws at their standard deviations."""
 import math
