@@ -12,11 +12,12 @@ import pytest
 import torch
 from torch import nn
 
-from registry import BACKBONES, MODELS
+from registry import BACKBONES
 from walt.engine.config import load_config
 from walt.models.backbones.lavita import LAVITA
 from walt.models.backbones.walt import WALT
 from walt.models.conditioning.conditions import Conditions
+from walt.models.generative.build import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.py") if "_base_" not in p.parts)
@@ -28,7 +29,7 @@ def _tiny_backbone(path: str) -> nn.Module:
     if "backbone" not in cfg.model:
         pytest.skip("a first-stage config: no backbone")
     with torch.device("meta"):
-        model = MODELS.build(cfg.model)
+        model = build_model(cfg)
     backbone_cfg = dict(cfg.model.backbone, **TINY, patch_size=model.backbone.patch_size)
     if backbone_cfg.get("spatial_heads"):
         backbone_cfg["spatial_heads"] = 1
@@ -57,13 +58,13 @@ def _xavier_bound(linear: nn.Module) -> float:
     return math.sqrt(6.0 / (fan_in + fan_out))
 
 
-WALT_TINY = dict(type="WALT", **TINY, patch_size=1, in_channels=4, input_size=(2, 8, 8), spatial_window=(1, 8, 8),
-                 spatiotemporal_window=(2, 4, 4))
+WALT_BASE = dict(type="WALT", **TINY, patch_size=1, in_channels=4, input_size=(2, 8, 8))
+WALT_TINY = dict(WALT_BASE, spatial_window=(1, 8, 8), spatiotemporal_window=(2, 4, 4))
 LAVITA_TINY = dict(type="LAVITA", **TINY, patch_size=2, in_channels=4, input_size=(4, 8, 8))
 FRESH = {
     "walt_adaln_lora": dict(WALT_TINY, num_classes=5),
     "walt_adaln": dict(WALT_TINY, num_classes=5, conditioning=dict(type="AdaLN")),
-    "walt_lavita_attention": dict(WALT_TINY, spatial_attention=dict(type="SpatialAttention"),
+    "walt_lavita_attention": dict(WALT_BASE, spatial_attention=dict(type="SpatialAttention"),
                                   spatiotemporal_attention=dict(type="TemporalAttention")),
     "walt_sr": dict(WALT_TINY, num_classes=5, super_resolution=True),
     "walt_text": dict(WALT_TINY, text_dim=16, text_pooled=True),
