@@ -1,5 +1,6 @@
 """What every denoiser backbone shares: presets, the input side (extra input channels and the conditioning vector
-``c``), the checkpointed block call, ``torch.compile`` of blocks, and DiT's weight initialization.
+``c``), the checkpointed block call, ``torch.compile`` of blocks, and the weight initialization of both backbones
+(:meth:`LatentDenoiser.initialize_weights`, DiT's, every initial value in one method).
 
 Call contract of every backbone (what the diffusion code relies on)::
 
@@ -44,7 +45,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from walt.models.blocks.tube_final_layer import TubeFinalLayer
+from walt.models.conditioning.adaln import AdaLN
+from walt.models.conditioning.adaln_lora import AdaLNLoRA
+from walt.models.conditioning.adaln_single import AdaLNSingle
+from walt.models.embeddings.abs_pos_embed import LearnedSpaceTimePosEmbed
 from walt.models.embeddings.condition_embeds import LabelEmbedder, TimestepEmbedder
+from walt.models.embeddings.rel_pos_bias import RelativePositionBias
 from walt.utils.compile_cache import use_isa_cache_dir
 
 
@@ -144,6 +151,88 @@ class LatentDenoiser(nn.Module):
                                  f"expected batch {b} and (T, H, W)={tuple(x.shape[2:])}")
         return torch.cat([x] + [p.to(x.dtype) for _, p in extras], dim=1) if extras else x
 
+    # ------------------------------------------------------------------------------------------ initialization
+    #: PixArt-α / the released Latte T2V model: text cross-attention output projections start at zero (a no-op).
+    zero_cross_attention = False
+
+    @torch.no_grad()
+    def initialize_weights(self) -> None:
+        """Every initial value of the model, set in this order (DiT's ``initialize_weights``; Latte's is DiT's;
+        W.A.L.T has no public code and builds on DiT). Each module also has a default of its own when built alone;
+        a backbone overwrites every parameter here, so these lines are the model's initialization:
+
+        1. DiT's ``_basic_init`` over the whole model: every ``nn.Linear`` xavier-uniform with zero bias (the
+           text projections, caption MLP, ``latte_text`` projection, attention, cross-attention and MLP layers keep
+           it); every affine LayerNorm (qk-norm, ``AllTokens`` blocks) weight 1, bias 0.
+        2. Patch / tube embedding like an ``nn.Linear``: xavier-uniform over the flattened kernel, zero bias.
+        3. Learned space and time position tables (W.A.L.T): trunc-normal(``init_std`` = 0.02); LAVITA's sin-cos
+           tables are fixed buffers.
+        4. Relative position bias tables (W.A.L.T §4.2, wherever a window attention sits): trunc-normal(0.02).
+        5. Class table: normal(``class_embed_std``, DiT's 0.02 by default).
+        6. Timestep and SR noise-level MLPs: weights normal(0.02) (biases zero from step 1).
+        7. SR upsampling convolution (W.A.L.T §4.5): PyTorch's ``Conv2d`` default (kaiming-uniform(√5)).
+        8. Conditioning: ``AdaLN`` / ``SAdaLN`` zeros (adaLN-Zero); ``AdaLNLoRA`` zero shared regression and
+           ``W_b``, ``W_a ~ N(0, 1/d)`` (a fresh block is the identity either way); ``AdaLNSingle`` (PixArt-α)
+           regression normal(0.02) with zero bias, per-block tables N(0, 1/d); ``AllTokens`` has no weights.
+        9. With ``zero_cross_attention`` (LAVITA, PixArt-α): each cross-attention's output projection zeros.
+        10. Output layer: zero linear and adaLN regression (a fresh model predicts 0), PixArt-α's ``(2, D)`` table
+            N(0, 1/d); the tube head's temporal transposed convolution PyTorch's default weight (a zero kernel
+            behind the zero decoder would block its gradient) and zero bias."""
+        basic_init(self)  # 1
+        conv = self.patch_embed.proj  # 2
+        nn.init.xavier_uniform_(conv.weight.view(conv.weight.shape[0], -1))
+        nn.init.zeros_(conv.bias)
+        pos = getattr(self, "pos_embed", None)  # 3
+        if isinstance(pos, LearnedSpaceTimePosEmbed):
+            nn.init.trunc_normal_(pos.spatial, std=pos.init_std)
+            nn.init.trunc_normal_(pos.temporal, std=pos.init_std)
+        elif pos is not None and any(True for _ in pos.parameters()):
+            raise TypeError(f"{type(self).__name__}.initialize_weights: no initial values listed for the position "
+                            f"embedding {type(pos).__name__}; add them to LatentDenoiser.initialize_weights")
+        for module in self.modules():  # 4
+            if isinstance(module, RelativePositionBias):
+                nn.init.trunc_normal_(module.table, std=module.init_std)
+        if self.y_embedder is not None:  # 5
+            nn.init.normal_(self.y_embedder.embedding_table.weight, std=self.y_embedder.init_std)
+        for embedder in (self.t_embedder, self.sr_embedder):  # 6
+            if embedder is not None:
+                nn.init.normal_(embedder.mlp[0].weight, std=0.02)
+                nn.init.normal_(embedder.mlp[2].weight, std=0.02)
+        if self.lr_upsample is not None:  # 7
+            self.lr_upsample.conv.reset_parameters()
+        cond, dim = self.conditioning, self.dim  # 8
+        if isinstance(cond, AdaLNLoRA):  # W.A.L.T Eq. 3: A^i = MLP(c + t) + W_b W_a (c + t), all zero at start
+            nn.init.zeros_(cond.shared[1].weight)
+            nn.init.zeros_(cond.shared[1].bias)
+            nn.init.normal_(cond.lora_a, std=dim**-0.5)
+            nn.init.zeros_(cond.lora_b)
+        elif isinstance(cond, AdaLN):  # DiT's adaLN-Zero, one regression per block
+            nn.init.zeros_(cond.weight)
+            nn.init.zeros_(cond.bias)
+        elif isinstance(cond, AdaLNSingle):  # PixArt-α
+            nn.init.normal_(cond.linear.weight, std=0.02)
+            nn.init.zeros_(cond.linear.bias)
+            nn.init.normal_(cond.table, std=dim**-0.5)
+        elif any(True for _ in cond.parameters()):
+            raise TypeError(f"{type(self).__name__}.initialize_weights: no initial values listed for the conditioning "
+                            f"{type(cond).__name__}; add them to LatentDenoiser.initialize_weights")
+        if self.zero_cross_attention:  # 9
+            for block in (self.blocks.values() if isinstance(self.blocks, nn.ModuleDict) else self.blocks):
+                if getattr(block, "cross_attn", None) is not None:
+                    nn.init.zeros_(block.cross_attn.proj.weight)
+                    nn.init.zeros_(block.cross_attn.proj.bias)
+        head = self.final_layer.decoder if isinstance(self.final_layer, TubeFinalLayer) else self.final_layer  # 10
+        nn.init.zeros_(head.linear.weight)
+        nn.init.zeros_(head.linear.bias)
+        if head.adaLN_modulation is not None:
+            nn.init.zeros_(head.adaLN_modulation[1].weight)
+            nn.init.zeros_(head.adaLN_modulation[1].bias)
+        if head.scale_shift_table is not None:
+            nn.init.normal_(head.scale_shift_table, std=self.dim**-0.5)
+        if isinstance(self.final_layer, TubeFinalLayer):
+            self.final_layer.temporal_upsample.reset_parameters()
+            nn.init.zeros_(self.final_layer.temporal_upsample.bias)
+
     # ----------------------------------------------------------------------------------------------- blocks
     def checkpointed(self, block: Callable[..., Tensor], *args: Any) -> Tensor:
         """``block(*args)``, through activation checkpointing when ``grad_checkpointing`` is on and training."""
@@ -160,10 +249,15 @@ class LatentDenoiser(nn.Module):
 
 
 def basic_init(*modules: nn.Module | None) -> None:
-    """DiT's ``_basic_init`` on every ``nn.Linear`` inside ``modules`` (in module order; ``None`` skipped):
-    xavier-uniform weight, zero bias."""
-    linears = [m for module in modules if module is not None for m in module.modules() if isinstance(m, nn.Linear)]
-    for linear in linears:
-        nn.init.xavier_uniform_(linear.weight)
-        if linear.bias is not None:
-            nn.init.zeros_(linear.bias)
+    """DiT's ``_basic_init`` on every ``nn.Linear`` inside ``modules`` (``None`` skipped): xavier-uniform weight, zero
+    bias; and every affine ``nn.LayerNorm``: weight 1, bias 0."""
+    for module in (m for root in modules if root is not None for m in root.modules()):
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm) and module.elementwise_affine:
+            nn.init.ones_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+

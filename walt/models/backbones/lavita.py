@@ -48,7 +48,7 @@ from torch import Tensor, nn
 
 from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS
 from walt.models.attention.needs import SPACE, TIME, AttentionSlotError, SlotJob, attention_takes, check_slots
-from walt.models.backbones.denoiser import LatentDenoiser, basic_init, resolve_preset
+from walt.models.backbones.denoiser import LatentDenoiser, resolve_preset
 from walt.models.backbones.lavita_text import check_frame_text, text_inputs, text_modules
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.lavita_blocks import SpatioTemporalBlock
@@ -112,6 +112,8 @@ def _check_stated(kinds: set[str], stated: dict[str, dict | None], attentions: d
 @BACKBONES.register_module()
 class LAVITA(LatentDenoiser):
     """lavita.md §3: latent video diffusion transformer, variants 1–4; presets ``LAVITA-{S,B,L,XL}/{2,4,8}``."""
+
+    zero_cross_attention = True  # PixArt-α / Latte T2V: text cross-attention starts as a no-op (initialize_weights)
 
     def __init__(self, in_channels: int = 4, input_size: Sequence[int] = (16, 32, 32),
                  preset: str | None = "LAVITA-XL/2", depth: int | None = None, dim: int | None = None,
@@ -209,23 +211,6 @@ class LAVITA(LatentDenoiser):
     def attention_slots(self) -> list[tuple[str, str, nn.Module]]:
         """``(slot, config key, self-attention)`` of every block."""
         return [(f"block {key} ({name})", name, attn) for key, name, attn in self._attentions()]
-
-    def initialize_weights(self) -> None:
-        """Latte's initialization (= DiT's), every weight listed.
-
-        Drawn by each module as it is built (the build order fixes the values of a seed, so they stay where they
-        are drawn): the timestep and SR-level MLPs normal(0.02) (``TimestepEmbedder``), the class table
-        normal(``class_embed_std``) (``LabelEmbedder``), the patch / tube embedding xavier-uniform over its
-        flattened kernel with zero bias, the SR upsampling convolution PyTorch's default, the conditioning
-        (``SAdaLN``: zeros, adaLN-Zero; ``AdaLNSingle``: normal(0.02) regression with zero bias and N(0, 1/d)
-        per-block tables; ``AllTokens`` has no weights) and the output layer (zero linear and regression,
-        PixArt-α's N(0, 1/d) table; the tube head's zero temporal bias); the sin-cos tables are fixed. Set here,
-        DiT's basic init, then:"""
-        basic_init(self.text_pooled_proj, self.caption_projection, self.latte_text_embed, self.blocks)
-        for block in self.blocks.values():  # PixArt-α: text cross-attention starts as a no-op
-            if getattr(block, "cross_attn", None) is not None:
-                nn.init.zeros_(block.cross_attn.proj.weight)
-                nn.init.zeros_(block.cross_attn.proj.bias)
 
     @property
     def text_inputs(self) -> tuple[str, ...]:

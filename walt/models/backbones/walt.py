@@ -50,7 +50,7 @@ from torch import Tensor, nn
 from registry import BACKBONES, CONDITIONINGS, PATCH_EMBEDS, POS_EMBEDS
 from walt.models.attention.needs import (SPACE, TIME, AttentionSlotError, SlotJob, attention_takes, check_slots,
                                          type_name)
-from walt.models.backbones.denoiser import LatentDenoiser, basic_init, resolve_preset
+from walt.models.backbones.denoiser import LatentDenoiser, resolve_preset
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.transformer_block import TransformerBlock
 from walt.models.conditioning.conditions import Conditions
@@ -154,18 +154,6 @@ class WALT(LatentDenoiser):
         self.initialize_weights()
         if compile:
             self.compile_blocks(self.blocks)
-
-    def initialize_weights(self) -> None:
-        """DiT's initialization (no public W.A.L.T code; the paper builds on DiT), every weight listed.
-
-        Drawn by each module as it is built (the build order fixes the values of a seed, so they stay where they
-        are drawn): the timestep and SR-level MLPs normal(0.02) (``TimestepEmbedder``), the class table
-        normal(``class_embed_std``) (``LabelEmbedder``), the patch embedding xavier-uniform over its flattened kernel
-        with zero bias, the learned position tables and the relative position biases trunc-normal(0.02), the SR
-        upsampling convolution PyTorch's default, the conditioning's adaLN-Zero (``AdaLNLoRA``: zero shared
-        regression and ``W_b``, ``W_a ~ N(0, 1/d)``; ``AdaLN``: zeros) and the output layer's zero linear and
-        regression (a fresh model is the identity in every block and predicts 0). Set here, DiT's basic init:"""
-        basic_init(self.text_pooled_proj, self.text_proj, self.blocks)
 
     @property
     def text_inputs(self) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ class LearnedSpaceTimePosEmbed(nn.Module):
     def __init__(self, dim: int, grid: Sequence[int], init_std: float = 0.02):
         super().__init__()
         t, h, w = (int(g) for g in grid)
-        self.dim = dim
+        self.dim, self.init_std = dim, init_std
         self.spatial = nn.Parameter(torch.zeros(h, w, dim))
         self.temporal = nn.Parameter(torch.zeros(t, dim))
         nn.init.trunc_normal_(self.spatial, std=init_std)

@@ -24,6 +24,8 @@ class TimestepEmbedder(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(frequency_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         nn.init.normal_(self.mlp[0].weight, std=0.02)
         nn.init.normal_(self.mlp[2].weight, std=0.02)
+        nn.init.zeros_(self.mlp[0].bias)  # DiT: apply(_basic_init) zeroes every bias first
+        nn.init.zeros_(self.mlp[2].bias)
 
     def forward(self, t: Tensor) -> Tensor:
         return self.mlp(timestep_frequencies(t, self.frequency_dim).to(self.mlp[0].weight.dtype))
@@ -38,7 +40,7 @@ class LabelEmbedder(nn.Module):
 
     def __init__(self, num_classes: int, dim: int, init_std: float = 0.02):
         super().__init__()
-        self.num_classes = num_classes
+        self.num_classes, self.init_std = num_classes, init_std
         self.embedding_table = nn.Embedding(num_classes + 1, dim)
         nn.init.normal_(self.embedding_table.weight, std=init_std)
 

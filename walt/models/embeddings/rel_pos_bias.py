@@ -52,7 +52,7 @@ class RelativePositionBias(nn.Module):
         self.window = tuple(int(w) for w in window)
         if len(self.window) != 3 or min(self.window) < 1:
             raise ValueError(f"RelativePositionBias: window must be 3 positive sizes (t, h, w), got {tuple(window)}")
-        self.num_heads = num_heads
+        self.num_heads, self.init_std = num_heads, init_std
         self.table = nn.Parameter(torch.zeros(num_heads, *(2 * w - 1 for w in self.window)))
         nn.init.trunc_normal_(self.table, std=init_std)
         self._index: dict[tuple, Tensor] = {}  # (window, device) → flat table index (L·L,), built once
