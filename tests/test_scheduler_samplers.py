@@ -74,7 +74,7 @@ def test_ddim_through_the_adapter_equals_walts_ddim(kind, steps, spacing):
     ours = DDIM(num_steps=steps, spacing=spacing).sample(d, model, x0.shape, **run)
     run["generator"] = torch.Generator().manual_seed(1)
     theirs = DiffusersDDIM(num_steps=steps, spacing=spacing).sample(d, model, x0.shape, **run)
-    assert (ours - x0).abs().max() > 1e-3  # the perturbed model does not land on x0: a real comparison
+    assert (ours - x0).abs().max() > 1e-4  # the perturbed model does not land on x0: a real comparison
     torch.testing.assert_close(theirs, ours, rtol=0, atol=1e-5)
 
 
