@@ -63,7 +63,7 @@ def test_each_solver_recovers_x0_from_the_exact_velocity_of_a_rectified_flow(sam
 @pytest.mark.parametrize("kind", [dict(prediction="v", zero_terminal_snr=True, self_condition=True),
                                   dict(prediction="eps", zero_terminal_snr=False, learn_sigma=True)],
                          ids=["walt-v-ztsnr-self-conditioning", "lavita-eps-learned-sigma"])
-@pytest.mark.parametrize("steps, spacing", [(50, "trailing"), (25, "leading"), (10, "linspace")])
+@pytest.mark.parametrize("steps, spacing", [(50, "trailing"), (25, "leading"), (8, "trailing")])
 def test_ddim_through_the_adapter_equals_walts_ddim(kind, steps, spacing):
     kind = dict(kind)
     self_condition = kind.pop("self_condition", False)
