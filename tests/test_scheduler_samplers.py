@@ -117,9 +117,10 @@ def test_wrong_kind_unknown_scheduler_and_registry():
         DiffusersScheduler("Nope")
     with pytest.raises(ValueError, match="GaussianDiffusion or RectifiedFlow, got a str"):
         UniPC().sample("diffusion", lambda x, t: x, (1, 3))
-    deis = SAMPLERS.build(dict(type="DiffusersScheduler", scheduler="DEISMultistepScheduler", num_steps=8))
+    third_order = SAMPLERS.build(dict(type="DiffusersScheduler", scheduler="DPMSolverMultistepScheduler",
+                                      num_steps=8, options=dict(solver_order=3)))
     d = GaussianDiffusion(prediction="eps", zero_terminal_snr=False)
     x0 = torch.randn(1, 3, 2, 2, 2)
-    torch.testing.assert_close(deis.sample(d, _point_mass(d, x0), x0.shape), x0, rtol=0, atol=1e-5)
+    torch.testing.assert_close(third_order.sample(d, _point_mass(d, x0), x0.shape), x0, rtol=0, atol=1e-5)
     for name, steps in (("DPMSolverPP", 20), ("DPMSolverSDE", 20), ("UniPC", 20), ("DiffusersDDIM", 50)):
         assert SAMPLERS.build(dict(type=name)).num_steps == steps
