@@ -52,11 +52,15 @@ def save_samples(folder: str, first: int, videos: Tensor) -> None:
 class ModelSamples:
     """Samples of a trained model: class labels ``i mod num_classes`` (class-balanced) for class-conditional
     models, prompt ``i mod len(prompts)`` for text-to-video, observed first frames from ``condition(indices)`` for
-    frame prediction; DDIM with ``steps`` steps and guidance ``cfg_scale``; chunk noise from :func:`chunk_seed`."""
+    frame prediction; ``sampler`` (a ``SAMPLERS`` name; ``None``: the diffusion's own, DDIM for a Gaussian
+    diffusion) with ``steps`` steps and guidance ``cfg_scale``, and the inference switches ``compile`` / ``cache``
+    (``LatentDiffusion.sample``; ``cache_counts`` sums the cache's calls over the chunks); chunk noise from
+    :func:`chunk_seed`."""
 
     def __init__(self, model: nn.Module, num: int, batch_size: int, seed: int, steps: int = 50,
                  cfg_scale: float = 1.0, prompts: Sequence[str] | None = None,
-                 condition: Callable[[list[int]], Tensor] | None = None, save_dir: str | None = None):
+                 condition: Callable[[list[int]], Tensor] | None = None, save_dir: str | None = None,
+                 sampler: str | None = None, compile: bool | str = False, cache: object | None = None):
         text = getattr(model, "uses_text_tokens", False) or getattr(model, "uses_text_pooled", False)
         if text and not prompts:
             raise ValueError("the model is text-conditional: give --prompts FILE (one prompt per line)")
@@ -65,6 +69,8 @@ class ModelSamples:
         self.model, self.num, self.batch_size, self.seed = model, num, batch_size, seed
         self.steps, self.cfg_scale, self.prompts = steps, cfg_scale, list(prompts) if prompts else None
         self.condition, self.save_dir = condition, save_dir
+        self.sampler, self.compile, self.cache = sampler, compile, cache
+        self.cache_counts = dict(calls=0, skipped=0)
         self.num_chunks = math.ceil(num / batch_size)
 
     def indices(self, k: int) -> list[int]:
@@ -82,14 +88,20 @@ class ModelSamples:
             kwargs["cond_latent"] = self.model.autoencoder.encode(video).float()
         generator = torch.Generator().manual_seed(chunk_seed(self.seed, k))
         x = self.model.sample(len(index), steps=self.steps, cfg_scale=self.cfg_scale, generator=generator,
-                              decode=True, **kwargs)
+                              decode=True, sampler=None if self.sampler is None else dict(type=self.sampler),
+                              compile=self.compile, cache=self.cache, **kwargs)
+        if self.cache is not None:
+            self.cache_counts = {k: n + getattr(self.cache, k) for k, n in self.cache_counts.items()}
         videos = to_uint8(x).cpu()
         if self.save_dir:
             save_samples(self.save_dir, index[0], videos)
         return videos
 
     def describe(self) -> dict:
-        return dict(num=self.num, steps=self.steps, cfg_scale=self.cfg_scale, batch_size=self.batch_size,
+        return dict(num=self.num, sampler=self.sampler, steps=self.steps, cfg_scale=self.cfg_scale,
+                    compile=self.compile, cache=None if self.cache is None else dict(
+                        type=type(self.cache).__name__, threshold=self.cache.threshold, **self.cache_counts),
+                    batch_size=self.batch_size,
                     labels="i mod num_classes" if getattr(self.model, "num_classes", None) is not None else None,
                     num_prompts=len(self.prompts) if self.prompts else None, conditioned=self.condition is not None)
 

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from walt.models.generative.step_cache import TeaCache, build_cache
 from walt.utils.compile_cache import use_isa_cache_dir
 
 COMPILE_MODES = (False, True, "max-autotune")
@@ -25,6 +26,14 @@ def check_compile(compile: bool | str) -> bool | str:
     if compile not in COMPILE_MODES:
         raise ValueError(f"sample.compile must be one of {COMPILE_MODES}, got {compile!r}")
     return compile
+
+
+def sample_switches(sample_cfg: dict | None) -> dict[str, bool | str | TeaCache | None]:
+    """The inference switches of a config's ``sample`` section as ``LatentDiffusion.sample`` keywords: ``compile``
+    (``False`` | ``True`` | ``"max-autotune"``) and ``cache`` (a ``STEP_CACHES`` config, e.g.
+    ``dict(type="TeaCache", threshold=0.1)``, built here so that the caller can read its counts; ``None``: off)."""
+    sample_cfg = dict(sample_cfg or {})
+    return dict(compile=check_compile(sample_cfg.get("compile", False)), cache=build_cache(sample_cfg.get("cache")))
 
 
 def inductor_options(compile: bool | str, cuda: bool) -> dict:
