@@ -29,8 +29,8 @@ from mmengine.registry import Registry
 
 __all__ = [
     "AUTOENCODERS", "PATCH_EMBEDS", "POS_EMBEDS", "ATTENTIONS", "CONDITIONINGS", "BACKBONES", "TEXT_ENCODERS",
-    "DIFFUSIONS", "SAMPLERS", "STEP_CACHES", "DATASETS", "MODELS", "OPTIMIZERS", "ALL_REGISTRIES", "registered_names",
-    "accepted_kwargs", "close_matches", "find_class",
+    "DIFFUSIONS", "SAMPLERS", "STEP_CACHES", "DATASETS", "MODELS", "OPTIMIZERS", "ALL_REGISTRIES",
+    "registered_names", "accepted_kwargs", "close_matches", "find_class",
 ]
 
 

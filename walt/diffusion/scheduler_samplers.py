@@ -168,8 +168,8 @@ class UniPC(DiffusersScheduler):
 class DiffusersDDIM(DiffusersScheduler):
     """DDIM through the adapter (``diffusers.DDIMScheduler``, no clipping, ᾱ_{−1} = 1): the same sampler as walt's
     ``DDIM`` with the same ``spacing`` and ``eta`` where the steps are ``T/N`` apart (trailing or leading spacing,
-    ``N`` dividing ``T``: diffusers' DDIM always steps from ``t`` to ``t − T//N``) — the check that the adapter feeds a scheduler walt's parameterization
-    and calls the model as walt's loops do (``tests/test_scheduler_samplers.py``)."""
+    ``N`` dividing ``T``: diffusers' DDIM always steps from ``t`` to ``t − T//N``) — the check that the adapter feeds
+    a scheduler walt's parameterization and calls the model as walt's loops do (``tests/test_scheduler_samplers.py``)."""
 
     def __init__(self, num_steps: int = 50, eta: float = 0.0, spacing: str = "trailing", progress: bool = False):
         super().__init__("DDIMScheduler", num_steps, dict(clip_sample=False, set_alpha_to_one=True),
