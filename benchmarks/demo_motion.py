@@ -4,7 +4,8 @@ Samples ``--per-class`` videos of each demo class (tools/make_demo_data.py: a sh
 down) from a trained checkpoint and reads each one's direction off its brightness centroid
 (``walt.data.demo_videos.motion_class``). A sample counts as correct when that direction is its class; "static" counts
 samples that are dark or move less than 15% of the frame. Samples come from the diffusion's own sampler (DDIM for
-the v-prediction DDPM demo, Euler for rectified flow), named in the output. ``--data`` scores the demo videos
+the v-prediction DDPM demo, Euler for rectified flow) or ``--sampler``, named in the output with the sampling time
+per video (the config's ``sample.compile`` / ``sample.cache`` switches apply). ``--data`` scores the demo videos
 themselves instead (the scorer's own check: 100% there). Prints a table, ``--json`` a JSON line.
 
     python benchmarks/demo_motion.py configs/demo/walt_demo.py --checkpoint work_dirs/walt_demo --per-class 16
@@ -20,9 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from registry import SAMPLERS, registered_names
 from walt.data.demo_videos import CLASSES, motion_class
 from walt.data.video_io import read_video, to_uint8_frames
+from walt.engine.config import load_config
 from walt.engine.loading import load_model
+from walt.models.generative.inference import sample_switches
 from walt.utils.hardware import describe
 
 
@@ -42,10 +46,20 @@ def sampled_videos(args: argparse.Namespace) -> tuple[list[np.ndarray], list[int
     model, info = load_model(args.config, args.checkpoint, args.use_ema, args.cfg_options)
     labels = [y for y in range(len(CLASSES)) for _ in range(args.per_class)]
     generator = torch.Generator().manual_seed(args.seed)
-    sampler = model.diffusion.default_sampler(args.steps)
+    sampler = (model.diffusion.default_sampler(args.steps) if args.sampler is None
+               else SAMPLERS.build(dict(type=args.sampler, num_steps=args.steps)))
+    switches = sample_switches(load_config(args.config, args.cfg_options).get("sample"))
+    if switches["compile"]:  # compile outside the timing: one short run with the same batch
+        model.sample(len(labels), y=torch.tensor(labels), sampler=SAMPLERS.build(dict(type="DDIM", num_steps=1)),
+                     cfg_scale=args.cfg_scale, compile=switches["compile"])
+    tic = time.perf_counter()
     videos = model.sample(len(labels), y=torch.tensor(labels), sampler=sampler, cfg_scale=args.cfg_scale,
-                          generator=generator)
-    return [to_uint8_frames(v) for v in videos], labels, info | dict(sampler=f"{type(sampler).__name__}-{args.steps}")
+                          generator=generator, **switches)
+    seconds = time.perf_counter() - tic
+    cache = switches["cache"]
+    return [to_uint8_frames(v) for v in videos], labels, info | dict(
+        sampler=f"{type(sampler).__name__}-{args.steps}", compile=switches["compile"],
+        cache=None if cache is None else cache.report(), seconds_per_video=seconds / len(labels))
 
 
 def dataset_videos(root: str) -> tuple[list[np.ndarray], list[int], dict]:
@@ -62,8 +76,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--data", help="score the demo videos under this folder instead of samples")
     p.add_argument("--per-class", type=int, default=16, help="samples per class (default 16)")
     p.add_argument("--cfg-scale", type=float, default=3.0, help="classifier-free guidance scale (default 3)")
-    p.add_argument("--steps", type=int, default=50,
-                   help="steps of the diffusion's own sampler: DDIM for DDPM, Euler for rectified flow (default 50)")
+    p.add_argument("--steps", type=int, default=50, help="sampling steps (default 50)")
+    p.add_argument("--sampler", choices=registered_names(SAMPLERS), default=None,
+                   help="default: the diffusion's own, DDIM for DDPM, Euler for rectified flow; the config's "
+                        "sample.compile / sample.cache switches apply (--cfg-options sample.cache.type=TeaCache)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-ema", dest="use_ema", action="store_false", help="sample with the raw training weights")
     p.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE")
@@ -83,9 +99,12 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{'class':<10} {'correct':>8} {'static':>7}")
     for name, row in result["classes"].items():
         print(f"{name:<10} {row['correct']:>4}/{row['n']:<3} {row['static']:>7}")
+    if info.get("cache"):
+        print(info["cache"])
+    timing = f", {info['seconds_per_video']:.3f} s/video sampling" if "seconds_per_video" in info else ""
     print(f"motion recognised in {result['accuracy']:.0%} of {result['n']} videos "
           f"({info.get('weights', 'data')} {info.get('step', '')}, {info.get('sampler', 'no sampler')}, "
-          f"cfg {args.cfg_scale}, {result['seconds']} s)")
+          f"cfg {args.cfg_scale}, {result['seconds']} s{timing})")
     return result
 
 

@@ -1,4 +1,16 @@
-"""Sampling benchmark on CPU: DDIM-50 latency per video of a demo-sized W.A.L.T and the share of the time spent
+"""Sampling benchmarks on CPU.
+
+``--latte``: walt's sampling loop against diffusers' on the same converted weights and inputs. A Latte-1-layout
+model at LAVITA-S/2 size (``LatteTransformer3DModel``: 12 spatial + 12 temporal blocks of d = 384, 6 heads, patch 2,
+adaLN-single, T5-width captions of 20 tokens; random weights) is loaded into walt's LAVITA through
+``walt.models.convert`` (the public-weights path of ``tools/sample.py``), and one video of 16×4×32×32 latents is
+sampled with DDIM-50 (trailing spacing, η = 0) and classifier-free guidance 7.5 (one batched forward of 2 per step)
+in fp32: diffusers' ``DDIMScheduler`` loop as ``LattePipeline`` runs it (the denoising loop only: no VAE, no text
+encoder) vs ``LatentDiffusion.sample`` eager and with its inference switch (``compile=True``: frozen-weight inductor
+compile, compiled outside the timing). Same initial noise, same text; the final latents are compared. The GEMM floor
+of one guided forward (``gemm_floor.py``: its matmuls alone, replayed at this CPU's rate) bounds every ratio.
+
+Default: DDIM-50 latency per video of a demo-sized W.A.L.T and the share of the time spent
 outside the denoiser network (sampler arithmetic, guidance batching, self-conditioning bookkeeping, Python).
 
 The model is the CPU demo of ``configs/demo/walt_t2v_demo.py`` (2 layers, d = 32, patch 2, 5×16×16 pixel-space
@@ -10,6 +22,8 @@ classifier-free guidance (one batched forward of 2B), and frame prediction with 
 Example::
 
     python benchmarks/sampling.py --repeats 5
+    python benchmarks/sampling.py --latte                    # walt vs diffusers, DDIM-50, ~25 min on 2 cores
+    python benchmarks/sampling.py --latte --steps 10 --threads 2
 """
 from __future__ import annotations
 
@@ -19,8 +33,13 @@ import time
 
 import torch
 
+import gemm_floor
 import harness
 from registry import MODELS
+from walt.diffusion.guidance import classifier_free_guidance
+from walt.diffusion.samplers import DDIM
+from walt.models.convert import detect_format, load_public
+from walt.models.generative.inference import InferenceBackbone
 
 DEMO = dict(
     type="LatentDiffusion", video_size=(5, 16, 16), cond_dropout_prob=0.1, frame_prediction_prob=0.2,
@@ -82,14 +101,132 @@ def measure(model, timer: NetworkTimer, repeats: int, **kwargs) -> dict:
     return result
 
 
+# ------------------------------------------------------------------------------------- walt vs diffusers (--latte)
+TEXT_TOKENS, TEXT_DIM, LATENT = 20, 4096, (1, 4, 16, 32, 32)
+LATTE_1_LAYOUT = dict(num_attention_heads=6, attention_head_dim=64, in_channels=4, out_channels=8, num_layers=12,
+                      cross_attention_dim=384, attention_bias=True, sample_size=32, patch_size=2,
+                      activation_fn="gelu-approximate", num_embeds_ada_norm=1000, norm_type="ada_norm_single",
+                      norm_elementwise_affine=False, norm_eps=1e-6, caption_channels=TEXT_DIM, video_length=16)
+WALT_LATTE = dict(type="LatentDiffusion", video_size=LATENT[2:], text_dim=TEXT_DIM, self_condition_prob=0.0,
+                  cond_dropout_prob=0.1, autoencoder=dict(type="IdentityAutoencoder", latent_channels=4),
+                  diffusion=dict(type="GaussianDiffusion", schedule="linear", prediction="eps", learn_sigma=True,
+                                 zero_terminal_snr=False),
+                  backbone=dict(type="LAVITA", preset="LAVITA-S/2", depth=24, variant=2,
+                                conditioning=dict(type="AdaLNSingle"), cross_attention=dict(type="TextCrossAttention"),
+                                text_pooled=False))
+CFG_SCALE = 7.5
+
+
+def latte_pair() -> tuple[torch.nn.Module, torch.nn.Module]:
+    """diffusers' Latte-1-layout transformer (random weights, no zero or identity parts) and walt's model with the
+    same weights, converted by walt's public-weights loader."""
+    from diffusers import LatteTransformer3DModel
+
+    torch.manual_seed(0)
+    peer = LatteTransformer3DModel(**LATTE_1_LAYOUT).eval()
+    with torch.no_grad():
+        for p in peer.parameters():
+            p.copy_(torch.randn_like(p) * 0.02)
+    model = MODELS.build(WALT_LATTE).eval()
+    sd = {k: v.clone() for k, v in peer.state_dict().items()}
+    report = load_public(model.backbone, sd, detect_format(sd), dict(peer.config))
+    if report.fresh or report.unused:
+        raise RuntimeError(f"conversion left fresh {report.fresh} / unused {report.unused} keys")
+    return peer, model
+
+
+def diffusers_loop(peer: torch.nn.Module, noise: torch.Tensor, text: torch.Tensor, steps: int) -> torch.Tensor:
+    """``LattePipeline``'s denoising loop: DDIM, guidance on the batched [null, text] pass, learned-Σ channels cut."""
+    from diffusers import DDIMScheduler
+
+    scheduler = DDIMScheduler(beta_schedule="linear", clip_sample=False, set_alpha_to_one=True,
+                              timestep_spacing="trailing")
+    scheduler.set_timesteps(steps)
+    embeds = torch.cat([torch.zeros_like(text), text])
+    latents = noise * scheduler.init_noise_sigma
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            x = scheduler.scale_model_input(torch.cat([latents] * 2), t)
+            out = peer(x, encoder_hidden_states=embeds, timestep=t.expand(2), enable_temporal_attentions=True,
+                       return_dict=False)[0]
+            uncond, cond = out.chunk(2, dim=1)[0].chunk(2)
+            latents = scheduler.step(uncond + CFG_SCALE * (cond - uncond), t, latents, return_dict=False)[0]
+    return latents
+
+
+def walt_loop(network, model: torch.nn.Module, noise: torch.Tensor, text: torch.Tensor, steps: int) -> torch.Tensor:
+    """walt's loop: its DDIM (trailing, η = 0) through ``classifier_free_guidance`` (one batched forward of the text
+    and null halves) around ``network`` (``InferenceBackbone``: eager or the inference compile), as
+    ``LatentDiffusion.sample`` runs them; the null text is zero tokens under the prompt's mask, as diffusers' zero
+    negative embeddings are."""
+    return DDIM(num_steps=steps, spacing="trailing").sample(model.diffusion, guided_network(network, text),
+                                                            noise.shape, noise=noise)
+
+
+def guided_network(network, text: torch.Tensor):
+    mask = torch.ones(text.shape[:2], dtype=torch.bool)
+    return classifier_free_guidance(network, dict(text=text, text_mask=mask),
+                                    dict(text=torch.zeros_like(text), text_mask=mask), CFG_SCALE)
+
+
+def versus_diffusers(steps: int) -> dict:
+    """One run of each loop (module docstring); seconds, the GEMM floor and the differences."""
+    peer, model = latte_pair()
+    text = torch.randn(1, TEXT_TOKENS, TEXT_DIM, generator=torch.Generator().manual_seed(2))
+    noise = torch.randn(LATENT, generator=torch.Generator().manual_seed(1))
+    eager, compiled = InferenceBackbone(model.backbone), InferenceBackbone(model.backbone, compile=True)
+    tic = time.perf_counter()
+    walt_loop(compiled, model, noise, text, 1)
+    compile_seconds = time.perf_counter() - tic
+    runs = {}
+    for name, run in (("diffusers", lambda: diffusers_loop(peer, noise, text, steps)),
+                      ("walt eager", lambda: walt_loop(eager, model, noise, text, steps)),
+                      ("walt compiled", lambda: walt_loop(compiled, model, noise, text, steps))):
+        tic = time.perf_counter()
+        runs[name] = (run(), time.perf_counter() - tic)
+        print(f"  {name:14s} DDIM-{steps}: {runs[name][1]:.1f} s ({runs[name][1] / steps:.2f} s per step)",
+              flush=True)
+    with torch.no_grad():  # one guided forward (a dispatch mode sees no op under the sampler's inference_mode)
+        floor = gemm_floor.floor(lambda: guided_network(eager, text)(noise, torch.tensor([999])))
+    ref = runs["diffusers"][0]
+    return dict(steps=steps, compile_seconds=compile_seconds, floor_forward_seconds=floor["seconds"],
+                floor_gflop=floor["gflop"], floor_gflops=floor["gflops"],
+                **{f"{k} seconds": v[1] for k, v in runs.items()},
+                **{f"{k} max |diff| vs diffusers": float((v[0] - ref).abs().max()) for k, v in runs.items()
+                   if k != "diffusers"}, max_abs_latent=float(ref.abs().max()))
+
+
+def report_versus_diffusers(r: dict) -> None:
+    steps, peer = r["steps"], r["diffusers seconds"]
+    floor = r["floor_forward_seconds"] * steps
+    print(f"GEMM floor of one guided forward (batch 2): {r['floor_forward_seconds']:.2f} s ({r['floor_gflop']:.0f} "
+          f"GFLOP at {r['floor_gflops']:.0f} GFLOP/s); x{steps} = {floor:.1f} s: no implementation of the same math "
+          f"beats diffusers by more than {peer / floor:.2f}x here")
+    for name in ("walt eager", "walt compiled"):
+        ours = r[f"{name} seconds"]
+        print(f"{name:14s} {ours:8.1f} s  {peer / ours:.2f}x diffusers ({peer:.1f} s)  took "
+              f"{(peer - ours) / (peer - floor):.0%} of the room to the floor  max |diff| "
+              f"{r[f'{name} max |diff| vs diffusers']:.1e}")
+    print(f"(inference compile: {r['compile_seconds']:.0f} s once, outside the timing)")
+    print(json.dumps(r))
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("Example::")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="timed DDIM-50 runs per setting (median reported)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--latte", action="store_true", help="walt vs diffusers' Latte loop (module docstring)")
+    parser.add_argument("--steps", type=int, default=50, help="--latte: DDIM steps (default 50)")
     args = parser.parse_args(argv)
     harness.print_hardware()
     torch.set_num_threads(args.threads)
+    if args.latte:
+        print(f"walt vs diffusers: Latte-1 layout at LAVITA-S/2 size, {LATENT} latents, DDIM-{args.steps}, guidance "
+              f"{CFG_SCALE}, fp32, {torch.get_num_threads()} thread(s)", flush=True)
+        result = versus_diffusers(args.steps)
+        report_versus_diffusers(result)
+        return result
     torch.manual_seed(0)
     model = MODELS.build(DEMO).eval()
     timer = NetworkTimer(model.backbone)

@@ -29,8 +29,8 @@ from mmengine.registry import Registry
 
 __all__ = [
     "AUTOENCODERS", "PATCH_EMBEDS", "POS_EMBEDS", "ATTENTIONS", "CONDITIONINGS", "BACKBONES", "TEXT_ENCODERS",
-    "DIFFUSIONS", "SAMPLERS", "DATASETS", "MODELS", "OPTIMIZERS", "ALL_REGISTRIES", "registered_names",
-    "accepted_kwargs", "close_matches", "find_class",
+    "DIFFUSIONS", "SAMPLERS", "STEP_CACHES", "DATASETS", "MODELS", "OPTIMIZERS", "ALL_REGISTRIES",
+    "registered_names", "accepted_kwargs", "close_matches", "find_class",
 ]
 
 
@@ -98,6 +98,7 @@ BACKBONES = _registry("backbone", "walt.models.backbones")
 TEXT_ENCODERS = _registry("text_encoder", "walt.models.text_encoders")
 DIFFUSIONS = _registry("diffusion", "walt.diffusion")
 SAMPLERS = _registry("sampler", "walt.diffusion")
+STEP_CACHES = _registry("step_cache", "walt.models.generative")  # training-free reuse of network work across steps
 DATASETS = _registry("dataset", "walt.data")
 MODELS = _registry("model", "walt.models.generative")  # top-level trainable models (latent diffusion, autoencoder training)
 OPTIMIZERS = _registry("optimizer", "walt.engine")
@@ -105,7 +106,7 @@ OPTIMIZERS = _registry("optimizer", "walt.engine")
 ALL_REGISTRIES: dict[str, Registry] = {
     r.name: r
     for r in (AUTOENCODERS, PATCH_EMBEDS, POS_EMBEDS, ATTENTIONS, CONDITIONINGS, BACKBONES, TEXT_ENCODERS,
-              DIFFUSIONS, SAMPLERS, DATASETS, MODELS, OPTIMIZERS)
+              DIFFUSIONS, SAMPLERS, STEP_CACHES, DATASETS, MODELS, OPTIMIZERS)
 }
 
 

@@ -31,6 +31,7 @@ import time
 
 import torch
 
+from registry import SAMPLERS, registered_names
 from walt.data.video_io import VideoReadError
 from walt.engine.config import load_config
 from walt.engine.distributed import cleanup, init_distributed
@@ -44,6 +45,7 @@ from walt.evaluation.real_data import real_data_from_config, real_data_from_fold
 from walt.evaluation.runner import evaluate
 from walt.evaluation.samples import FolderSamples, ModelSamples, draw_labels, list_samples, read_prompts, read_sample
 from walt.evaluation.stats_cache import DEFAULT_DIR
+from walt.models.generative.inference import sample_switches
 
 ERRORS = (WaltError, DetectorFileError, VideoReadError, ValueError, KeyError, FileNotFoundError)
 
@@ -74,7 +76,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--num-real", type=int, help="real clips of FVD (default: the protocol's 2048)")
     p.add_argument("--batch-size", type=int, default=16, help="samples per chunk (default 16)")
     p.add_argument("--seed", type=int, default=0, help="sampling noise, real-clip choice (default 0)")
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50, both papers)")
+    p.add_argument("--steps", type=int, default=50, help="sampling steps (default 50: DDIM-50, both papers)")
+    p.add_argument("--sampler", choices=registered_names(SAMPLERS), default=None,
+                   help="sampler (default: the diffusion's own, DDIM or Euler; e.g. DPMSolverPP --steps 20); the "
+                        "config's sample.compile / sample.cache switches apply too")
     p.add_argument("--cfg-scale", type=float, default=1.0, help="classifier-free guidance scale (default 1)")
     p.add_argument("--prompts", metavar="FILE", help="text-to-video prompts, one a line; sample i gets prompt i mod n")
     p.add_argument("--cond-frames", type=int, default=0, metavar="K",
@@ -195,7 +200,8 @@ def run(args: argparse.Namespace, info) -> dict | None:
             labels = draw_labels(rule, num_fake, args.seed, model.num_classes, known)
         fake = ModelSamples(model, num_fake, args.batch_size, args.seed, args.steps, args.cfg_scale, prompts,
                             condition=None, save_dir=args.save_samples, labels=labels, uint8=protocol.fake_uint8,
-                            convert=convert if protocol.fake_converted else None)
+                            convert=convert if protocol.fake_converted else None, sampler=args.sampler,
+                            **sample_switches(cfg.get("sample")))
     clips = functools.cache(lambda: real.select_clips(
         protocol.num_real_clips or protocol.num_samples, protocol.num_frames or 16, protocol.real_interval,
         protocol.subset, args.seed, args.allow_fewer))

@@ -8,7 +8,9 @@ sampler (the config's ``sample.sampler``, else the diffusion's own: DDIM, W.A.L.
 ``GaussianDiffusion``; Euler for a ``RectifiedFlow``), optionally extends the videos autoregressively
 (frame-prediction models), decodes through the config's autoencoder and writes ``sample_XXX.mp4`` / ``.gif`` (and
 ``grid.mp4`` / ``grid.gif`` with ``--grid``) to ``--out``. ``--steps``, ``--cfg-scale`` and ``--fps`` default to the
-config's ``sample`` section (``configs/pretrained/*`` reproduce the public Latte sampling setups there).
+config's ``sample`` section (``configs/pretrained/*`` reproduce the public Latte sampling setups there), and so do
+the inference switches ``sample.compile`` (frozen-weight inductor compile) and ``sample.cache`` (TeaCache step
+caching; the skipped network calls are printed), e.g. ``--cfg-options sample.cache.type=TeaCache``.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from walt.engine.config import load_config
 from walt.engine.errors import WaltError
 from walt.engine.loading import load_model
 from walt.engine.lora_run import apply_lora_checkpoint
+from walt.models.generative.inference import sample_switches
 from walt.models.generative.long_video import extend_video
 
 EXAMPLE = """example:
@@ -35,6 +38,8 @@ EXAMPLE = """example:
   python tools/sample.py configs/demo/walt_demo_rflow.py --checkpoint work_dirs/walt_demo_rflow/latest \\
       --sampler Heun --steps 10 --shift 2 --class 0 1 2 3
   python tools/sample.py configs/pretrained/latte_ffs.py --checkpoint ffs.pt
+  python tools/sample.py configs/demo/walt_demo.py --checkpoint work_dirs/walt_demo --sampler DPMSolverPP --steps 20 \
+      --cfg-options sample.compile=True sample.cache.type=TeaCache sample.cache.threshold=0.1
   python tools/sample.py configs/pretrained/latte_t2v.py --checkpoint checkpoints/Latte-1/transformer \\
       --prompt "Yellow and black tropical fish dart through the sea."
   python tools/sample.py configs/finetune/latte1_t2v_lora.py --checkpoint checkpoints/Latte-1/transformer \
@@ -62,8 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="sampling steps (DDIM / DDPM: respaced from the 1000 training steps; Euler / Heun: ODE "
                         "steps; default: the config's sample.steps, else 50)")
     p.add_argument("--sampler", choices=registered_names(SAMPLERS), default=None,
-                   help="DDIM / DDPM sample a GaussianDiffusion, Euler / Heun a RectifiedFlow (default: the "
-                        "config's sample.sampler, else the diffusion's own, DDIM or Euler)")
+                   help="DDIM / DDPM sample a GaussianDiffusion, Euler / Heun a RectifiedFlow, DPMSolverPP / "
+                        "DPMSolverSDE / UniPC either (diffusers' solvers; default: the config's sample.sampler, "
+                        "else the diffusion's own, DDIM or Euler)")
     p.add_argument("--eta", type=float, default=None, help="DDIM η (default 0: deterministic)")
     p.add_argument("--shift", type=float, default=None,
                    help="Euler / Heun: shift α of the time grid (SD3 Eq. 23; default: the diffusion's training shift)")
@@ -139,11 +145,16 @@ def main(argv: list[str] | None = None) -> dict:
         # The random classes are drawn here, as model.sample would draw them (same generator, same draw), so that
         # the chunks of --extend continue each video's class: one class for the whole video.
         y = torch.randint(model.num_classes, (args.num,), generator=generator, device=args.device)
+    switches = sample_switches(defaults)
     kwargs = dict(y=y, prompts=prompts, steps=steps, cfg_scale=cfg_scale, sampler=sampler,
-                  generator=generator, progress=not args.no_progress)
+                  generator=generator, progress=not args.no_progress, **switches)
+    tic = time.time()
     videos = model.sample(args.num, **kwargs)
     if args.extend:
         videos = extend_video(model, videos, args.extend, args.num_observed, **kwargs)
+    seconds = time.time() - tic
+    if switches["cache"] is not None:
+        print(switches["cache"].report())
     if args.upscale > 1:
         videos = videos.repeat_interleave(args.upscale, dim=-2).repeat_interleave(args.upscale, dim=-1)
     out = Path(args.out)
@@ -157,9 +168,9 @@ def main(argv: list[str] | None = None) -> dict:
         files += [write_video(out / "grid.mp4", grid, fps), write_gif(out / "grid.gif", grid, fps)]
     _, _, t, h, w = videos.shape
     print(f"sampled {args.num} videos of {t}x{h}x{w} with {name}-{steps} cfg {cfg_scale} "
-          f"({info['weights']} weights, step {info['step']}) in {time.time() - start:.1f}s -> {out}/ "
-          f"({len(files)} files)")
-    return dict(files=[str(f) for f in files], shape=tuple(videos.shape), **info)
+          f"({info['weights']} weights, step {info['step']}{', compiled' if switches['compile'] else ''}) in "
+          f"{time.time() - start:.1f}s ({seconds:.1f}s sampling) -> {out}/ ({len(files)} files)")
+    return dict(files=[str(f) for f in files], shape=tuple(videos.shape), sampling_seconds=seconds, **info)
 
 
 if __name__ == "__main__":

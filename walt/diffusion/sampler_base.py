@@ -1,7 +1,8 @@
 """The protocol every member of ``SAMPLERS`` keeps (walt/diffusion/__init__.py): ``sample(diffusion, model_fn,
 shape, *, generator, device, noise, self_condition, observed, progress)``. The base draws the initial noise, checks
 that the diffusion is of the kind the sampler integrates, and lays out the observed frames of frame prediction;
-each family (``samplers.py``: DDPM / DDIM; ``flow_samplers.py``: Euler / Heun) writes its loop in ``integrate``."""
+each family (``samplers.py``: DDPM / DDIM; ``flow_samplers.py``: Euler / Heun; ``scheduler_samplers.py``: diffusers'
+DPM-Solver++ / UniPC / DDIM) writes its loop in ``integrate``."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -20,7 +21,7 @@ Observed = tuple[Tensor, Tensor]
 class SamplerBase(ABC):
     """``diffusion_kind``: the diffusion class the sampler integrates; ``instead``: what to use for other kinds."""
 
-    diffusion_kind: type
+    diffusion_kind: type | tuple[type, ...]
     instead: str
 
     @torch.inference_mode()
@@ -31,8 +32,9 @@ class SamplerBase(ABC):
         """Samples of ``shape`` from ``noise`` (or Gaussian noise from ``generator``); ``observed=(z, mask)``: frames
         held at ``z`` (frame prediction, W.A.L.T §4.4)."""
         if not isinstance(diffusion, self.diffusion_kind):
-            raise ValueError(f"sampler {type(self).__name__} samples a {self.diffusion_kind.__name__}, got a "
-                             f"{type(diffusion).__name__} diffusion ({self.instead})")
+            kinds = self.diffusion_kind if isinstance(self.diffusion_kind, tuple) else (self.diffusion_kind,)
+            raise ValueError(f"sampler {type(self).__name__} samples a {' or '.join(k.__name__ for k in kinds)}, got "
+                             f"a {type(diffusion).__name__} diffusion ({self.instead})")
         x = gaussian_noise(shape, generator, device) if noise is None else noise.to(device)
         held = None
         if observed is not None:

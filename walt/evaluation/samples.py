@@ -71,15 +71,18 @@ def draw_labels(rule: str, num: int, seed: int, num_classes: int, dataset_labels
 class ModelSamples:
     """Samples of a trained model: class labels ``labels[i]`` (:func:`draw_labels`) for class-conditional models,
     prompt ``i mod len(prompts)`` for text-to-video, observed first frames from ``condition(indices)`` for frame
-    prediction; DDIM with ``steps`` steps and guidance ``cfg_scale``; chunk noise from :func:`chunk_seed`; outputs
-    turned into uint8 by the protocol's rule (``uint8``) and, where the protocol's samples went through the frame
-    converter, by ``convert`` (a function of uint8 frames ``(T, H, W, 3)``)."""
+    prediction; ``sampler`` (a ``SAMPLERS`` name; ``None``: the diffusion's own, DDIM for a Gaussian diffusion) with
+    ``steps`` steps and guidance ``cfg_scale``, and the inference switches ``compile`` / ``cache``
+    (``LatentDiffusion.sample``; ``cache_counts`` sums the cache's calls over the chunks); chunk noise from
+    :func:`chunk_seed`; outputs turned into uint8 by the protocol's rule (``uint8``) and, where the protocol's samples
+    went through the frame converter, by ``convert`` (a function of uint8 frames ``(T, H, W, 3)``)."""
 
     def __init__(self, model: nn.Module, num: int, batch_size: int, seed: int, steps: int = 50,
                  cfg_scale: float = 1.0, prompts: Sequence[str] | None = None,
                  condition: Callable[[list[int]], Tensor] | None = None, save_dir: str | None = None,
                  labels: tuple[np.ndarray, str] | None = None, uint8: str = "stylegan",
-                 convert: Callable[[np.ndarray], Tensor] | None = None):
+                 convert: Callable[[np.ndarray], Tensor] | None = None, sampler: str | None = None,
+                 compile: bool | str = False, cache: object | None = None):
         text = getattr(model, "uses_text_tokens", False) or getattr(model, "uses_text_pooled", False)
         if text and not prompts:
             raise ValueError("the model is text-conditional: give --prompts FILE (one prompt per line)")
@@ -88,6 +91,8 @@ class ModelSamples:
         self.model, self.num, self.batch_size, self.seed = model, num, batch_size, seed
         self.steps, self.cfg_scale, self.prompts = steps, cfg_scale, list(prompts) if prompts else None
         self.condition, self.save_dir, self.uint8, self.convert = condition, save_dir, uint8, convert
+        self.sampler, self.compile, self.cache = sampler, compile, cache
+        self.cache_counts = dict(calls=0, skipped=0)
         classes = getattr(model, "num_classes", None)
         self.labels = (labels or draw_labels("balanced", num, seed, classes)) if classes is not None else None
         self.num_chunks = math.ceil(num / batch_size)
@@ -107,7 +112,10 @@ class ModelSamples:
             kwargs["cond_latent"] = self.model.autoencoder.encode(video).float()
         generator = torch.Generator().manual_seed(chunk_seed(self.seed, k))
         x = self.model.sample(len(index), steps=self.steps, cfg_scale=self.cfg_scale, generator=generator,
-                              decode=True, **kwargs)
+                              decode=True, sampler=None if self.sampler is None else dict(type=self.sampler),
+                              compile=self.compile, cache=self.cache, **kwargs)
+        if self.cache is not None:
+            self.cache_counts = {k: n + getattr(self.cache, k) for k, n in self.cache_counts.items()}
         videos = generated_to_uint8(x, self.uint8).cpu()
         if self.convert is not None:
             videos = torch.stack([self.convert(v.permute(1, 2, 3, 0).numpy()) for v in videos])
@@ -116,7 +124,10 @@ class ModelSamples:
         return videos
 
     def describe(self) -> dict:
-        return dict(num=self.num, steps=self.steps, cfg_scale=self.cfg_scale, batch_size=self.batch_size,
+        return dict(num=self.num, sampler=self.sampler, steps=self.steps, cfg_scale=self.cfg_scale,
+                    compile=self.compile, cache=None if self.cache is None else dict(
+                        type=type(self.cache).__name__, threshold=self.cache.threshold, **self.cache_counts),
+                    batch_size=self.batch_size,
                     labels=self.labels[1] if self.labels is not None else None, uint8=self.uint8,
                     converted=self.convert is not None,
                     num_prompts=len(self.prompts) if self.prompts else None, conditioned=self.condition is not None)

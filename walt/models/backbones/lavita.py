@@ -243,13 +243,21 @@ class LAVITA(LatentDenoiser):
             if self.caption_projection is not None:  # Latte T2V: an image's spatial blocks attend to its caption
                 own_text = frames.cross_attention_text(self.caption_projection, tokens.dtype)
         tokens, run_grid = self.conditioning.add_tokens(tokens, grid, c_tokens)
+        tokens = self.run_blocks(tokens, run_grid, mods, frame_mods, image_mask, context, text_mask, own_text)
+        return self.final_layer(self.conditioning.remove_tokens(tokens, grid), grid, c_final)
+
+    def run_blocks(self, tokens: Tensor, grid: Grid, mods: Tensor, frame_mods: Tensor,
+                   image_mask: Tensor | None = None, context: Tensor | None = None,
+                   text_mask: Tensor | None = None, own_text: FrameText | None = None) -> Tensor:
+        """The spatial and temporal blocks on ``tokens`` ``(B, N, D)``; ``mods`` ``(depth, B, chunks, D)`` (the
+        loop a step cache wraps at sampling, ``walt/models/generative/step_cache.py``)."""
         for (key, block), mod, frame_mod in zip(self.blocks.items(), mods, frame_mods):
             if key == self.first_temporal and self.temporal_pos_embed is not None:
-                tokens = self.temporal_pos_embed(tokens, run_grid, image_mask)
+                tokens = self.temporal_pos_embed(tokens, grid, image_mask)
             mod = mod if self.kinds[key] == TEMPORAL else frame_mod
-            tokens = self.checkpointed(self._run_block, key, tokens, run_grid, mod, image_mask, context, text_mask,
+            tokens = self.checkpointed(self._run_block, key, tokens, grid, mod, image_mask, context, text_mask,
                                        own_text)
-        return self.final_layer(self.conditioning.remove_tokens(tokens, grid), grid, c_final)
+        return tokens
 
     def _run_block(self, key: str, tokens: Tensor, grid: Grid, mod: Tensor, image_mask: Tensor | None,
                    context: Tensor | None = None, context_mask: Tensor | None = None,

@@ -54,6 +54,8 @@ from walt.models.backbones.denoiser import LatentDenoiser, resolve_preset
 from walt.models.blocks.final_layer import FinalLayer
 from walt.models.blocks.transformer_block import TransformerBlock
 from walt.models.conditioning.conditions import Conditions
+from walt.models.conditioning.image_frames import FrameText
+from walt.models.grid import Grid
 
 WALT_PRESETS: dict[str, dict] = {
     "WALT-L": dict(depth=24, dim=1024, num_heads=16, patch_size=1),
@@ -218,10 +220,17 @@ class WALT(LatentDenoiser):
             c, mods = frames.condition(c), frames.modulations(self.conditioning, mods)
             own_text = frames.cross_attention_text(self.text_proj, tokens.dtype)
         tokens, run_grid = self.conditioning.add_tokens(tokens, grid, c)
-        for block, mod in zip(self.blocks, mods):
-            tokens = self.checkpointed(block, tokens, run_grid, mod, cond.image_mask, context, cond.text_mask,
-                                       own_text)
+        tokens = self.run_blocks(tokens, run_grid, mods, cond.image_mask, context, cond.text_mask, own_text)
         return self.final_layer(self.conditioning.remove_tokens(tokens, grid), grid, c)
+
+    def run_blocks(self, tokens: Tensor, grid: Grid, mods: Tensor, image_mask: Tensor | None = None,
+                   context: Tensor | None = None, text_mask: Tensor | None = None,
+                   own_text: FrameText | None = None) -> Tensor:
+        """The transformer blocks on ``tokens`` ``(B, N, D)``; ``mods`` ``(depth, B, chunks, D)`` (the loop a step
+        cache wraps at sampling, ``walt/models/generative/step_cache.py``)."""
+        for block, mod in zip(self.blocks, mods):
+            tokens = self.checkpointed(block, tokens, grid, mod, image_mask, context, text_mask, own_text)
+        return tokens
 
     def interpolate_pos_embed(self, input_size: Sequence[int]) -> None:
         """Aspect-ratio finetuning (W.A.L.T App. A): move to a new latent size (e.g. 5×16×16 → 5×16×28), scaling

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from registry import AUTOENCODERS, BACKBONES, DIFFUSIONS, MODELS, SAMPLERS, TEXT_ENCODERS
 from walt.diffusion.frame_prediction import (check_num_observed, frame_prediction_condition, observed_mask,
@@ -34,7 +34,9 @@ from walt.models.conditioning.conditions import Conditions
 from walt.models.generative.build import backbone_args
 from walt.models.generative.conditions import NULL_TEXTS, sampling_conditions
 from walt.models.generative.frame_conditions import training_conditions
+from walt.models.generative.inference import InferenceBackbone, check_compile
 from walt.models.generative.latents import LatentCodec
+from walt.models.generative.step_cache import TeaCache, build_cache, step_cache
 
 IMAGE_FRAME_DROPOUTS = ("per_clip", "per_frame")
 
@@ -158,7 +160,7 @@ class LatentDiffusion(LatentCodec):
                text: dict[str, Tensor] | None = None, steps: int = 50, cfg_scale: float = 1.0,
                sampler: object | dict | None = None, generator: torch.Generator | None = None, decode: bool = True,
                progress: bool = False, cond_latent: Tensor | None = None, lowres: Tensor | None = None,
-               t_sr: int = 0) -> Tensor:
+               t_sr: int = 0, compile: bool | str = False, cache: TeaCache | dict | str | None = None) -> Tensor:
         """``num`` videos ``(num, 3, T, H, W)`` in ``[-1, 1]`` (unnormalized latents with ``decode=False``).
 
         ``y``: class labels (random ones from ``generator`` when omitted for a class-conditional model).
@@ -168,7 +170,10 @@ class LatentDiffusion(LatentCodec):
         they are copied exactly into the result. ``lowres``: the previous stage's latent ``(num, c, t, h/2, w/2)``
         (unnormalized; super-resolution, §4.5), noise-augmented to level ``t_sr``.
         ``cfg_scale`` guides every condition the model was trained to drop (labels / text with
-        ``cond_dropout_prob > 0``; ``c_fp`` with ``0 < frame_prediction_prob < 1``, null = zero ``c_fp``)."""
+        ``cond_dropout_prob > 0``; ``c_fp`` with ``0 < frame_prediction_prob < 1``, null = zero ``c_fp``).
+        ``compile``: the backbone through a frozen-weight inductor compile (``inference.py``; kept for the next call
+        while the weights do not change). ``cache``: a step cache (``step_cache.py``: an instance, whose ``skipped``
+        / ``calls`` count this run, or a ``STEP_CACHES`` config / name)."""
         device = self.device
         shape = self.sample_shape(num, lowres)
         cond = sampling_conditions(num, y, prompts, text, generator, self.num_classes, self.text_inputs,
@@ -194,13 +199,25 @@ class LatentDiffusion(LatentCodec):
             sampler = self.diffusion.default_sampler(steps)
         elif isinstance(sampler, dict):
             sampler = SAMPLERS.build(dict(sampler), default_args=dict(num_steps=steps))
-        z = sampler.sample(self.diffusion, classifier_free_guidance(self.backbone, cond, null, cfg_scale), shape,
-                           generator=generator, device=device, self_condition=self.self_condition_prob > 0,
-                           observed=observed, progress=progress)
+        network = self._inference_backbone(compile)
+        with step_cache(build_cache(cache), self.backbone):
+            z = sampler.sample(self.diffusion, classifier_free_guidance(network, cond, null, cfg_scale), shape,
+                               generator=generator, device=device, self_condition=self.self_condition_prob > 0,
+                               observed=observed, progress=progress)
         z = self.denormalize(z)
         if cond_latent is not None:
             z[:, :, :cond_latent.shape[2]] = cond_latent.to(z)
         return self.autoencoder.decode(z).float().clamp(-1.0, 1.0) if decode else z
+
+    def _inference_backbone(self, compile: bool | str) -> InferenceBackbone | nn.Module:
+        """The backbone as sampling calls it: itself, or its inference compile (built once, kept off the module
+        tree so that the state dict is unchanged)."""
+        if not check_compile(compile):
+            return self.backbone
+        runner = self.__dict__.get("_inference_runner")
+        if runner is None or runner.compile != compile:
+            runner = self.__dict__["_inference_runner"] = InferenceBackbone(self.backbone, compile)
+        return runner
 
     def _empty_prompt(self) -> dict[str, Tensor] | None:
         """The text encoder's encoding of ``""`` when dropped text is the empty prompt (``null_text``), else None."""

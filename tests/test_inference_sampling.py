@@ -1,0 +1,110 @@
+"""Sampling-time execution (walt.models.generative.inference, step_cache): the frozen-weight inference compile gives
+the eager samples; TeaCache off (or at threshold 0) is bit-identical to no cache, its indicator is the first block's
+modulated input, and above the threshold it reuses the last computed residual — for W.A.L.T and LAVITA."""
+import pytest
+import torch
+
+from registry import MODELS, STEP_CACHES
+from walt.models.generative.step_cache import TeaCache, modulated_input
+
+BACKBONES = {
+    "WALT": dict(type="WALT", preset=None, depth=2, dim=32, num_heads=2, patch_size=2, spatial_window=(1, 4, 4),
+                 spatiotemporal_window=(4, 2, 2), num_classes=3),
+    "LAVITA": dict(type="LAVITA", preset=None, depth=2, dim=32, num_heads=2, patch_size=2, num_classes=3),
+}
+
+
+def _model(name: str, **kwargs):
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type="LatentDiffusion", backbone=BACKBONES[name], video_size=(4, 8, 8),
+                              autoencoder=dict(type="IdentityAutoencoder", latent_channels=3),
+                              self_condition_prob=0.5, cond_dropout_prob=0.1, **kwargs)).eval()
+    with torch.no_grad():
+        for p in model.backbone.parameters():  # leave the zero-initialized gates: every block contributes
+            p.normal_(std=0.1)
+    return model
+
+
+def _sample(model, **kwargs):
+    return model.sample(2, y=[0, 2], steps=4, cfg_scale=2.0, generator=torch.Generator().manual_seed(0),
+                        decode=False, **kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_cache_off_and_threshold_zero_are_bit_identical_to_no_cache(name):
+    model = _model(name)
+    plain = _sample(model)
+    cache = TeaCache(threshold=0.0)
+    assert torch.equal(_sample(model, cache=None), plain)
+    assert torch.equal(_sample(model, cache=cache), plain)
+    assert (cache.calls, cache.skipped) == (4, 0)
+    assert not hasattr(model.backbone, "run_blocks") or "run_blocks" not in vars(model.backbone)  # detached again
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_above_the_threshold_the_blocks_are_skipped_and_their_last_residual_reused(name):
+    model = _model(name)
+    seen = []
+    blocks = model.backbone.run_blocks
+
+    def reference(tokens, grid, mods, *rest):  # TeaCache by hand: compute on the first call, then reuse its residual
+        if not seen:
+            out = blocks(tokens, grid, mods, *rest)
+            seen.append(out - tokens)
+            return out
+        return tokens + seen[0]
+
+    cache = STEP_CACHES.build(dict(type="TeaCache", threshold=float("inf")))
+    cached = _sample(model, cache=cache)
+    model.backbone.run_blocks = reference
+    try:
+        expected = _sample(model)
+    finally:
+        del model.backbone.run_blocks
+    assert (cache.calls, cache.skipped) == (4, 3) and "3 of 4" in cache.report()
+    torch.testing.assert_close(cached, expected, rtol=0, atol=0)
+    assert not torch.allclose(cached, _sample(model))
+
+
+def test_a_threshold_between_skips_some_calls_and_restarts_the_sum():
+    model = _model("WALT")
+    changes = []
+    blocks = model.backbone.run_blocks
+
+    def record(tokens, grid, mods, *rest):
+        changes.append(modulated_input(tokens, mods[0]))
+        return blocks(tokens, grid, mods, *rest)
+
+    model.backbone.run_blocks = record
+    try:
+        _sample(model)
+    finally:
+        del model.backbone.run_blocks
+    rel = [float((b - a).abs().mean() / a.abs().mean()) for a, b in zip(changes[:-1], changes[1:])]
+    cache = TeaCache(threshold=rel[0] + rel[1] * 0.5)  # call 2 skips (rel₀ < δ), call 3 computes (rel₀ + rel₁ ≥ δ)
+    _sample(model, cache=cache)
+    assert cache.computed[:3] == [True, False, True]
+
+
+def test_indicator_is_the_layer_normed_input_modulated_by_the_first_blocks_shift_and_scale():
+    tokens, mod = torch.randn(2, 5, 8), torch.randn(2, 6, 8)
+    mean, var = tokens.mean(-1, keepdim=True), tokens.var(-1, unbiased=False, keepdim=True)
+    normed = (tokens - mean) / torch.sqrt(var + 1e-6)
+    torch.testing.assert_close(modulated_input(tokens, mod), normed * (1 + mod[:, None, 1]) + mod[:, None, 0])
+    torch.testing.assert_close(modulated_input(tokens, torch.zeros(2, 0, 8)), normed)
+    with pytest.raises(ValueError, match="threshold must be >= 0"):
+        TeaCache(threshold=-1)
+
+
+def test_inference_compile_equals_eager_and_is_kept_until_the_weights_change():
+    model = _model("WALT")
+    eager = _sample(model)
+    compiled = _sample(model, compile=True)
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
+    runner = model.__dict__["_inference_runner"]
+    assert "_inference_runner" not in dict(model.named_modules()) and runner._compiled is not None
+    with torch.no_grad():
+        model.backbone.final_layer.linear.bias.add_(0.5)  # new weights: the folded constants are stale
+    torch.testing.assert_close(_sample(model, compile=True), _sample(model), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="sample.compile must be one of"):
+        _sample(model, compile="fast")
