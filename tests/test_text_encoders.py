@@ -32,8 +32,9 @@ def test_minilm_is_frozen_and_stays_in_eval_mode():
 def test_embedding_does_not_depend_on_the_rest_of_the_batch():
     enc = TEXT_ENCODERS.build(dict(type="MiniLMTextEncoder"))
     alone, batched = enc(PROMPTS[1:]), enc(PROMPTS)
+    # GEMMs over another batch size may round differently (up to 3.2e-6 measured on an AVX-512 Xeon)
     for k in ("tokens", "mask", "pooled"):
-        torch.testing.assert_close(alone[k][0], batched[k][1], atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(alone[k][0], batched[k][1], atol=1e-5, rtol=1e-5)
 
 
 def _tiny_clip():
@@ -142,8 +143,8 @@ def test_cached_text_embeddings_equal_on_the_fly_encoding(tmp_path):
     for i in range(len(captions)):
         item = ds[i]
         assert "caption" not in item and torch.equal(item["latent"], torch.full((2, 1, 2, 2), float(i)))
-        torch.testing.assert_close(item["text_tokens"], fly["tokens"][i], atol=1e-6, rtol=1e-6)
-        torch.testing.assert_close(item["text_pooled"], fly["pooled"][i], atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(item["text_tokens"], fly["tokens"][i], atol=1e-5, rtol=1e-5)  # batch-size rounding
+        torch.testing.assert_close(item["text_pooled"], fly["pooled"][i], atol=1e-5, rtol=1e-5)
         assert torch.equal(item["text_mask"], fly["mask"][i])
     with pytest.raises(KeyError, match="not cached"):
         TextEmbeddingCache(tmp_path / "text.pt").lookup(["an unseen caption"])
