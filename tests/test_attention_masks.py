@@ -2,9 +2,10 @@
 stands for, written out here from the papers (so the slot matrix of test_attention_matrix.py cannot hide a wrong
 mask). All options on: qk-norm, relative position bias, temporal RoPE, a joint batch with image frames.
 
-* W.A.L.T §4.2: SW = same frame and same ``h' × w'`` block; STW = same ``t' × h' × w'`` block; full = everything;
-  wherever a window spans frames an image token attends only to the tokens of its own frame (the identity mask
-  applied across frames) and video tokens only to video tokens.
+* W.A.L.T §4.2: SW = same frame and same ``h' × w'`` block; STW = same ``t' × h' × w'`` block, where an image token
+  attends only to itself (the identity mask: its value passes through); full = everything, where an image token
+  attends only to the tokens of its own frame; wherever a window spans frames video tokens attend only to video
+  tokens.
 * LAVITA §3.2/§3.6: spatial = same frame; temporal = same position, video frames only, and image tokens get no
   output; variant 4 = the first half of the heads spatial, the second half temporal (image tokens get no temporal
   heads), one output projection.
@@ -25,6 +26,7 @@ IMAGE_MASK = torch.tensor([[False, False, True, False], [True, False, False, Tru
 WHOLE_FRAME, WHOLE_TIME, EVERYTHING = (1, GRID.h, GRID.w), (GRID.t, 1, 1), tuple(GRID)
 ALL = slice(0, HEADS)
 # type → its windows (config), and per head group: (heads, window, table of that group, image tokens get no output)
+IDENTITY_FOR_IMAGES = {"SpatiotemporalWindowAttention"}  # W.A.L.T §4.2: images pass STW layers as is
 STANDS_FOR = {
     "SpatialWindowAttention": (dict(window=(1, 2, 2)), [(ALL, (1, 2, 2), "rel_pos", False)]),
     "SpatiotemporalWindowAttention": (dict(window=(2, 2, 2)), [(ALL, (2, 2, 2), "rel_pos", False)]),
@@ -44,7 +46,7 @@ def _rope(x, frames):
     return torch.cat([z.real, z.imag], dim=-1).to(x.dtype)
 
 
-def _dense_reference(attn, x, groups, image_mask):
+def _dense_reference(attn, x, groups, image_mask, identity=False):
     b, n, _ = x.shape
     hd = DIM // HEADS
     q, k, v = (t.view(b, n, HEADS, hd).transpose(1, 2) for t in (x @ attn.qkv.weight.T + attn.qkv.bias).chunk(3, -1))
@@ -58,10 +60,10 @@ def _dense_reference(attn, x, groups, image_mask):
     for heads, window, table_name, no_output_on_images in groups:
         block = coords // torch.tensor(window)
         allowed = (block[:, None] == block[None]).all(-1).expand(b, n, n)
-        if window[0] > 1:  # spans frames: images keep to their own frame
+        if window[0] > 1:  # spans frames: images keep to their own frame, or to themselves (identity)
             video = ~image
-            same_frame = frames[:, None] == frames[None]
-            allowed = allowed & ((video[:, :, None] & video[:, None]) | same_frame)
+            own = torch.eye(n, dtype=torch.bool) if identity else frames[:, None] == frames[None]
+            allowed = allowed & ((video[:, :, None] & video[:, None]) | own)
         table = attn.get_submodule(table_name)
         size = torch.tensor(table.window)
         offset = (coords[:, None] - coords[None] + size - 1).clamp(min=0).minimum(2 * size - 2)  # outside: masked
@@ -91,7 +93,7 @@ def test_attention_equals_dense_attention_under_the_mask_of_its_type(name):
         for p in attn.parameters():  # non-trivial norms, biases and tables, so a skipped term would show
             p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
     x = torch.randn(2, GRID.numel, DIM, generator=gen)
-    ref = _dense_reference(attn, x, groups, IMAGE_MASK)
+    ref = _dense_reference(attn, x, groups, IMAGE_MASK, identity=name in IDENTITY_FOR_IMAGES)
     torch.testing.assert_close(attn(x, GRID, IMAGE_MASK), ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(attn(x, GRID), _dense_reference(attn, x, groups, torch.zeros_like(IMAGE_MASK)),
                                rtol=1e-5, atol=1e-5)

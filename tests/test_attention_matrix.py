@@ -300,3 +300,16 @@ def test_relative_bias_sized_for_the_video_serves_appended_image_frames():
         longer = model(x, t, Conditions(y=y))
         assert longer.shape[2] == T and torch.isfinite(longer).all()
         assert not torch.allclose(longer[:, :, :4], alone, rtol=1e-3, atol=1e-3)
+
+
+def test_a_space_slot_refuses_the_stw_identity_mask_and_offers_own_frame():
+    """W.A.L.T §4.2's identity mask (images pass an STW layer as is) is the STW slot's; in a slot that mixes a frame's
+    tokens an image must mix its own tokens: the slot offers ``image_frames="own_frame"``, and refuses a stated
+    ``"identity"``."""
+    stw = dict(type="SpatiotemporalWindowAttention", window=(None, 2, 2))
+    model = BACKBONES.build(dict(LAVITA, spatial_attention=stw))
+    assert {model.blocks[k].attn.image_frames for k, kind in model.kinds.items() if kind == "spatial"} == {"own_frame"}
+    walt = BACKBONES.build(dict(WALT, spatial_window=(1, HW, HW), spatiotemporal_window=(2, 2, 2)))
+    assert [block.attn.image_frames for block in walt.blocks[:2]] == ["own_frame", "identity"]
+    with pytest.raises(AttentionSlotError, match="passes image frames through .* this slot mixes space"):
+        BACKBONES.build(dict(LAVITA, spatial_attention=dict(stw, image_frames="identity")))

@@ -2,10 +2,8 @@
 
 The values below were recorded with this file's ``outputs()`` on commit 1bcd9ab (the last commit before per-frame
 conditions, fp32, AVX-512 CPU); per-frame work only happens for image frames that carry their own label or caption,
-so a batch without them must reproduce them (up to the float rounding of another CPU). One value was re-recorded on
-purpose: the training loss of ``walt_stacks_unconditional`` (W.A.L.T image stacks), since issue 25 lets an image
-frame attend within its own frame in a spatiotemporal window (before: to itself only); its sample has no image frames
-and is unchanged. Each value holds natively and under ``source scripts/avx2_env.sh`` (AVX2 kernels, another
+so a batch without them must reproduce them (up to the float rounding of another CPU): W.A.L.T image stacks keep
+the STW identity mask of §4.2. Each value holds natively and under ``source scripts/avx2_env.sh`` (AVX2 kernels, another
 rounding): the losses and absolute sums to rel 1e-5, and each signed sum — which cancels — to 1e-5 of the absolute
 sum, the scale of its rounding error. Covered: class-conditional
 W.A.L.T and LAVITA (learned Σ), text W.A.L.T (cross-attention + pooled text), and joint batches whose images carry
@@ -34,7 +32,7 @@ RECORDED = {
     "lavita_class": [1.4087415933609009, 41737.52993781865, 223199.0667875558],
     "lavita_joint_unconditional": [1.4402738809585571, 10372.944635596126, 224257.58576715365],
     "walt_class": [0.9262804388999939, -145.12449765694328, 489.0533185501117],
-    "walt_stacks_unconditional": [0.8706952333450317, -92.07347729615867, 519.0557558750734],  # loss: issue 25
+    "walt_stacks_unconditional": [0.861036479473114, -92.07347729615867, 519.0557558750734],
     "walt_text": [1.601418375968933, -65.73749451292679, 591.9480271865614],
 }
 

@@ -25,8 +25,9 @@ def _window_of(pos, window):
     return tuple(p // w for p, w in zip(pos, window))
 
 
-def _dense_self_attention(attn, x, grid, window, image_frames=()):
-    """Dense reference for a window self-attention module (uses only its weights); returns (pre-proj, output)."""
+def _dense_self_attention(attn, x, grid, window, image_frames=(), identity=False):
+    """Dense reference for a window self-attention module (uses only its weights); returns (pre-proj, output).
+    In a window spanning frames a token of ``image_frames`` attends to its own frame, or to itself (``identity``)."""
     b, n, d = x.shape
     hd = d // HEADS
     wq, wk, wv = attn.qkv.weight.chunk(3)
@@ -48,7 +49,7 @@ def _dense_self_attention(attn, x, grid, window, image_frames=()):
             if _window_of(pi, window) != _window_of(pj, window):
                 continue
             img_i, img_j = pi[0] in image_frames, pj[0] in image_frames
-            if (img_i or img_j) and pi[0] != pj[0]:  # an image frame keeps to its own frame
+            if (img_i or img_j) and (i != j if identity and window[0] > 1 else pi[0] != pj[0]):
                 continue
             mask[i, j] = 0.0
             if table is not None:
@@ -78,12 +79,30 @@ def test_window_attention_equals_masked_full_attention(kind, window):
     assert (attn(x, grid) - ref).abs().max().item() <= 1e-5
 
 
-def test_image_frames_attend_within_their_own_frame_of_the_window():
-    """W.A.L.T's identity mask for images applies across frames: an image token attends to the tokens of its own
-    frame in the window (as the image alone, t = 1, would), never to another frame; video tokens only to video."""
+def test_identity_mask_passes_image_value_through():
+    """W.A.L.T §4.2: STW attention passes an image frame's value embeddings through as is (identity mask, the
+    default); video tokens attend only to video tokens."""
     grid = Grid(4, 2, 2)
     attn = ATTENTIONS.build(dict(type="SpatiotemporalWindowAttention", dim=DIM, num_heads=HEADS, window=(4, 2, 2),
                                  input_grid=tuple(grid)))
+    x = torch.randn(2, grid.numel, DIM)
+    image_mask = torch.tensor([[False, True, False, True], [True, True, True, True]])
+    captured = {}
+    attn.proj.register_forward_hook(lambda mod, inp, out: captured.update(pre=inp[0]))
+    out = attn(x, grid, image_mask)
+    value = x @ attn.qkv.weight[2 * DIM:].T + attn.qkv.bias[2 * DIM:]
+    is_img = image_mask[:, :, None].expand(2, 4, grid.spatial).reshape(2, grid.numel)
+    assert (captured["pre"][is_img] - value[is_img]).abs().max().item() <= 1e-6
+    _, ref = _dense_self_attention(attn, x[:1], grid, (4, 2, 2), image_frames=(1, 3), identity=True)
+    assert (out[:1] - ref).abs().max().item() <= 1e-5
+
+
+def test_image_frames_attend_within_their_own_frame_of_the_window():
+    """``image_frames="own_frame"`` (what a spatial slot offers): an image token attends to the tokens of its own
+    frame in the window (as the image alone, t = 1, would), never to another frame; video tokens only to video."""
+    grid = Grid(4, 2, 2)
+    attn = ATTENTIONS.build(dict(type="SpatiotemporalWindowAttention", dim=DIM, num_heads=HEADS, window=(4, 2, 2),
+                                 input_grid=tuple(grid), image_frames="own_frame"))
     with torch.no_grad():
         attn.rel_pos.table.normal_()
     x = torch.randn(2, grid.numel, DIM)
@@ -96,17 +115,19 @@ def test_image_frames_attend_within_their_own_frame_of_the_window():
     assert (out[1:, 4:8] - alone).abs().max().item() <= 1e-5
 
 
-def test_windows_folded_into_the_batch_keep_image_frames_apart():
+@pytest.mark.parametrize("image_frames", ["identity", "own_frame"])
+def test_windows_folded_into_the_batch_keep_image_frames_apart(image_frames):
     """Windows that are not runs of tokens (2×2×2 of a 4×4×4 grid) are folded into the batch before the projections;
     the image frames' mask must follow each token into its window."""
     grid = Grid(4, 4, 4)
     attn = ATTENTIONS.build(dict(type="SpatiotemporalWindowAttention", dim=DIM, num_heads=HEADS, window=(2, 2, 2),
-                                 input_grid=tuple(grid)))
+                                 input_grid=tuple(grid), image_frames=image_frames))
     x = torch.randn(2, grid.numel, DIM)
     image_mask = torch.tensor([[False, True, False, False], [True, False, False, True]])
     out = attn(x, grid, image_mask)
     for i, frames in enumerate(((1,), (0, 3))):
-        _, ref = _dense_self_attention(attn, x[i:i + 1], grid, (2, 2, 2), image_frames=frames)
+        _, ref = _dense_self_attention(attn, x[i:i + 1], grid, (2, 2, 2), image_frames=frames,
+                                       identity=image_frames == "identity")
         assert (out[i:i + 1] - ref).abs().max().item() <= 1e-5
 
 

@@ -38,6 +38,8 @@ except Exception:  # pragma: no cover - depends on the install
     xops = None
 
 
+IMAGE_FRAME_MASKS = ("own_frame", "identity")  # how image tokens attend in a window spanning frames
+
 def math_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
     """``softmax(Q Kᵀ / √d + bias) V`` as four plain ops (the CPU path for a float bias with gradient).
 
@@ -134,30 +136,35 @@ def window_merge_heads(x: Tensor, grid_thw: tuple[int, int, int], window: tuple[
     return x.permute(0, 1, 5, 2, 6, 3, 7, 4, 8).reshape(-1, t * h * w, heads * d)
 
 
-def image_frame_mask(image_mask: Tensor, grid: Grid, window: tuple[int, int, int]) -> Tensor:
-    """Bool mask ``(B * num_windows, 1, L, L)`` for a window that spans frames: a token of an image frame attends to
-    the tokens of its own frame in the window (W.A.L.T §4.2's identity mask for images, applied across frames only:
-    within its frame an image is attended as it would be alone), a video token to the video tokens of the window."""
+def image_frame_mask(image_mask: Tensor, grid: Grid, window: tuple[int, int, int], mode: str = "own_frame") -> Tensor:
+    """Bool mask ``(B * num_windows, 1, L, L)`` for a window that spans frames; video tokens attend to the video
+    tokens of the window. An image token attends (``mode``) to the tokens of its own frame in the window
+    (``"own_frame"``: images never mix across frames, and within its frame an image is attended as it would be alone)
+    or to itself only (``"identity"``: W.A.L.T §4.2's identity mask of STW attention, which passes the image frames'
+    value embeddings through the layer as is)."""
+    if mode not in IMAGE_FRAME_MASKS:
+        raise ValueError(f"image_frames must be one of {IMAGE_FRAME_MASKS}, got {mode!r}")
     is_img = grid.token_mask(image_mask)[:, :, None].to(torch.uint8)
     is_img = window_partition(is_img, tuple(grid), window).squeeze(-1).bool()  # (B', L)
-    frame = torch.arange(is_img.shape[1], device=is_img.device) // (window[1] * window[2])  # frame within the window
-    same_frame = frame[:, None] == frame[None, :]
+    index = torch.arange(is_img.shape[1], device=is_img.device)
+    own = index // (window[1] * window[2]) if mode == "own_frame" else index  # a token's frame, or itself
     video = ~is_img
-    return ((is_img[:, :, None] & same_frame) | (video[:, :, None] & video[:, None, :]))[:, None]
+    return ((is_img[:, :, None] & (own[:, None] == own[None, :])) | (video[:, :, None] & video[:, None, :]))[:, None]
 
 
 def windowed_attention(q: Tensor, k: Tensor, v: Tensor, grid: Grid, window: WindowSpec,
-                       image_mask: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
+                       image_mask: Tensor | None = None, bias: Tensor | None = None,
+                       image_frames: str = "own_frame") -> Tensor:
     """Multi-head attention inside the non-overlapping ``window``\ s of ``grid``.
 
     ``q``, ``k``, ``v``: ``(B, t*h*w, heads, d)`` (any strides: views of a fused projection are fine);
     ``image_mask``: ``(B, t)`` bool, True where a frame is an independent image; ``bias``: an additive
-    ``(heads, L, L)`` float bias for the resolved window (W.A.L.T's relative position bias). Returns
-    ``(B, t*h*w, heads * d)``."""
+    ``(heads, L, L)`` float bias for the resolved window (W.A.L.T's relative position bias); ``image_frames``: how an
+    image token attends in a window that spans frames (:func:`image_frame_mask`). Returns ``(B, t*h*w, heads * d)``."""
     window = resolve_window(window, grid)
     check_window(tuple(grid), window, "windowed_attention")
     if image_mask is not None and window[0] > 1 and bool(image_mask.any()):
-        allowed = image_frame_mask(image_mask, grid, window)
+        allowed = image_frame_mask(image_mask, grid, window, image_frames)
         bias = allowed if bias is None else bias.masked_fill(~allowed, float("-inf"))
     if not windows_are_runs(grid, window):
         qw, kw, vw = (window_split_heads(x, tuple(grid), window) for x in (q, k, v))

@@ -10,9 +10,11 @@ self-attention. Each declares through ``needs() -> AttentionNeeds`` (the one sma
   whose spatial extent is more than one token yet not the whole axis is laid out over ``h`` and ``w``;
 * ``temporal_rope``: its time-mixing heads rotate queries and keys by frame index (LAVITA §3.5);
 * ``image_frames``: how image frames of joint training keep to themselves wherever a window spans time:
-  ``"own_frame"`` (W.A.L.T §4.2's identity mask applied across frames: an image token attends to the tokens of its
-  own frame in the window, as the image alone would be attended) or ``"excluded"`` (LAVITA §3.6: video tokens never
-  see them and their output is zero); ``None`` = it does not (refused where it mixes time).
+  ``"identity"`` (W.A.L.T §4.2's identity mask of STW attention: an image token attends to itself only, so its
+  value embedding passes through), ``"own_frame"`` (an image token attends to the tokens of its own frame in the
+  window, as the image alone would be attended: for attentions that also do a spatial slot's job, e.g. full
+  attention) or ``"excluded"`` (LAVITA §3.6: video tokens never see them and their output is zero); ``None`` = it
+  does not (refused where it mixes time).
 
 Every slot has a job, read from the paper that defines it (:class:`SlotJob`): mixing the tokens of a frame
 ("space": W.A.L.T's SW layers, LAVITA's spatial attention), mixing frames ("time": W.A.L.T's STW layers, LAVITA's
@@ -27,7 +29,8 @@ it as one ``error:`` line) naming the backbone, slot, attention type and the rea
    strips out of the flattened frame and a relative bias table has no ``(Δh, Δw)`` there.
 3. *window fits*: every window, resolved on that grid, divides it.
 4. *images keep to themselves*: an attention that mixes time declares ``image_frames`` (both backbones train
-   jointly on images and videos; an image frame never attends across time).
+   jointly on images and videos; an image frame never attends across time). A "space" slot offers
+   ``image_frames="own_frame"`` and refuses ``"identity"``: there an image must mix its own tokens.
 5. *independent frames*: a model that promises frame independence (LAVITA ``temporal=False``, the image DiT of
    App. A.4) holds no time-mixing attention.
 6. *temporal position*: where time enters only through RoPE (LAVITA ``temporal_position="rope"`` builds no absolute
@@ -57,7 +60,7 @@ from registry import ATTENTIONS, accepted_kwargs
 from walt.models.attention.kernel import WindowSpec, resolve_window
 from walt.models.grid import Grid
 
-IMAGE_FRAME_MODES = ("own_frame", "excluded")
+IMAGE_FRAME_MODES = ("own_frame", "identity", "excluded")
 SPACE, TIME = "space", "time"
 
 
@@ -159,6 +162,10 @@ def check_slot(where: str, attn: nn.Module, grid: Grid, run_grid: Grid, conditio
         raise AttentionSlotError(f"{where}: {name} mixes no tokens within a frame (window {_describe(needs)} on the "
                                  f"grid {tuple(run_grid)}), but this slot mixes space ({job.why}); image frames of "
                                  f"joint training would get no spatial mixing; use e.g. SpatialAttention")
+    if job is not None and SPACE in job.mixes and mixes_time and needs.image_frames == "identity":
+        raise AttentionSlotError(f"{where}: {name} passes image frames through (image_frames='identity', W.A.L.T "
+                                 f"§4.2's STW mask), but this slot mixes space ({job.why}); image frames of joint "
+                                 f"training would get no spatial mixing here; use image_frames='own_frame'")
     if job is not None and TIME in job.mixes and run_grid.t > 1 and not mixes_time:
         raise AttentionSlotError(f"{where}: {name} mixes no frames (window {_describe(needs)} on the grid "
                                  f"{tuple(run_grid)}), but this slot mixes time ({job.why}); the model would have "

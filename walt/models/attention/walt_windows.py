@@ -28,13 +28,15 @@ class SpatialWindowAttention(WindowSelfAttention):
 
 @ATTENTIONS.register_module()
 class SpatiotemporalWindowAttention(WindowSelfAttention):
-    """W.A.L.T §4.2 spatiotemporal window (STW) attention: ``(1+t) × h' × w'`` windows (default 5×8×8); image
-    frames attend within their own frame (W.A.L.T's identity mask across frames)."""
+    """W.A.L.T §4.2 spatiotemporal window (STW) attention: ``(1+t) × h' × w'`` windows (default 5×8×8). "For images,
+    we simply use an identity attention mask ensuring that the value embeddings corresponding to the image frame
+    latents are passed through the layer as is" (``image_frames="identity"``, the default; ``"own_frame"`` lets an
+    image attend within its own frame instead); its spatial mixing is the SW layers' job."""
 
     def __init__(self, dim: int, num_heads: int, window: WindowSpec = (5, 8, 8), qk_norm: bool = True,
                  qkv_bias: bool = True, rel_pos_bias: bool = True, rope: bool = False,
-                 input_grid: Sequence[int] | None = None):
-        super().__init__(dim, num_heads, window, qk_norm, qkv_bias, rel_pos_bias, rope, input_grid)
+                 input_grid: Sequence[int] | None = None, image_frames: str = "identity"):
+        super().__init__(dim, num_heads, window, qk_norm, qkv_bias, rel_pos_bias, rope, input_grid, image_frames)
 
 
 @ATTENTIONS.register_module()

@@ -22,7 +22,7 @@ from typing import Sequence
 from torch import Tensor, nn
 
 from walt.models.attention.heads import MultiHeadAttention
-from walt.models.attention.kernel import (WindowSpec, check_window, fold_windows, resolve_window, stretch_window,
+from walt.models.attention.kernel import (IMAGE_FRAME_MASKS, WindowSpec, check_window, fold_windows, resolve_window, stretch_window,
                                          window_merge, windowed_attention, windows_are_runs)
 from walt.models.attention.needs import AttentionNeeds, has_spatial_extent
 from walt.models.embeddings.rel_pos_bias import RelativePositionBias, video_span
@@ -36,8 +36,12 @@ class WindowSelfAttention(MultiHeadAttention):
 
     def __init__(self, dim: int, num_heads: int, window: WindowSpec = (None, None, None), qk_norm: bool = True,
                  qkv_bias: bool = True, rel_pos_bias: bool = False, rope: bool = False,
-                 input_grid: Sequence[int] | None = None):
+                 input_grid: Sequence[int] | None = None, image_frames: str = "own_frame"):
         super().__init__(dim, num_heads, window, input_grid)
+        if image_frames not in IMAGE_FRAME_MASKS:
+            raise ValueError(f"{type(self).__name__}: image_frames must be one of {IMAGE_FRAME_MASKS}, "
+                             f"got {image_frames!r}")
+        self.image_frames = image_frames
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.add_qk_norm_and_proj(qk_norm)
         self.rope = TemporalRoPE(self.head_dim) if rope and self.window[0] != 1 else None
@@ -51,11 +55,11 @@ class WindowSelfAttention(MultiHeadAttention):
 
     def needs(self) -> AttentionNeeds:
         """Its window; the per-frame grid where the window or the bias table has a spatial extent; RoPE; image frames
-        attend within their own frame (the kernel's image-frame mask)."""
+        keep to their own frame, or to themselves (``image_frames``: the kernel's image-frame mask)."""
         table = self.rel_pos.window if self.rel_pos is not None else (1, 1, 1)
         return AttentionNeeds(windows=(self.window,),
                               frame_layout=has_spatial_extent(self.window) or has_spatial_extent(table),
-                              temporal_rope=self.rope is not None, image_frames="own_frame")
+                              temporal_rope=self.rope is not None, image_frames=self.image_frames)
 
     def qk(self, q: Tensor, k: Tensor, grid: Grid) -> tuple[Tensor, Tensor]:
         """qk-norm and RoPE on ``(B, N, heads, d)`` queries and keys."""
@@ -82,7 +86,7 @@ class WindowSelfAttention(MultiHeadAttention):
         b, n, _ = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).unbind(2)
         q, k = self.qk(q, k, grid)
-        return self.proj(windowed_attention(q, k, v, grid, window, image_mask, bias))
+        return self.proj(windowed_attention(q, k, v, grid, window, image_mask, bias, self.image_frames))
 
     def bias_on(self, table: RelativePositionBias | None, window: tuple[int, int, int], grid: Grid,
                 image_mask: Tensor | None = None) -> Tensor | None:

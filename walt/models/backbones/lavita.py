@@ -199,6 +199,8 @@ class LAVITA(LatentDenoiser):
             return SpatioTemporalBlock(spatial_attention=attentions[SPATIAL], temporal_attention=attentions[TEMPORAL],
                                        **common)
         cross = cross_attention if kind == SPATIAL else None  # PixArt-α / Latte T2V: text in spatial blocks only
+        if kind in (SPATIAL, SPLIT_HEAD):  # a slot that mixes a frame's tokens mixes an image's own (needs.py, rule 4)
+            common["attention_args"] = dict(offered, image_frames="own_frame")
         return TransformerBlock(attention=attentions[kind], cross_attention=cross, **common)
 
     def _attentions(self) -> list[tuple[str, str, nn.Module]]:

@@ -72,6 +72,9 @@ SLOTS = {"spatial_attention": ("spatial_window", (1, 16, 16),
                                       SlotJob((TIME,), "W.A.L.T §4.2: STW attention models the temporal "
                                                        "relationships among video latent frames"))}
 
+# what a slot offers an attention for image frames of joint training (needs.py, rule 4): the SW slot must mix an
+# image's own tokens; the STW slot keeps its attention's default (STW: §4.2's identity mask, images pass through)
+SLOT_IMAGE_FRAMES = ({"image_frames": "own_frame"}, {})
 
 def _slot_window(slot: str, attention: dict, window: Sequence[int | None] | None) -> tuple:
     """The window the backbone offers to the attention of ``slot``: ``model.backbone.<slot window key>`` is its one
@@ -147,7 +150,7 @@ class WALT(LatentDenoiser):
         self.blocks = nn.ModuleList(
             TransformerBlock(self.dim, self.num_heads, attention=kinds[i % 2][0], mlp_ratio=mlp_ratio,
                              cross_attention=cross, modulated=self.conditioning.modulated,
-                             attention_args=dict(shared, window=kinds[i % 2][1]))
+                             attention_args=dict(shared, window=kinds[i % 2][1], **SLOT_IMAGE_FRAMES[i % 2]))
             for i in range(self.depth))
         self.final_layer = FinalLayer(self.dim, self.patch_size, self.out_channels,
                                       modulated=self.conditioning.modulated)

@@ -27,7 +27,8 @@ class SpatioTemporalBlock(nn.Module):
         self.modulated = modulated
         known = dict(attention_args or {}, dim=dim, num_heads=num_heads)
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=not modulated, eps=1e-6)
-        self.attn = ATTENTIONS.build(spatial_attention, default_args=known)
+        # the spatial slot mixes an image frame's own tokens (needs.py, rule 4)
+        self.attn = ATTENTIONS.build(spatial_attention, default_args=dict(known, image_frames="own_frame"))
         self.norm_temporal = nn.LayerNorm(dim, elementwise_affine=not modulated, eps=1e-6)
         self.attn_temporal = ATTENTIONS.build(temporal_attention, default_args=known)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=not modulated, eps=1e-6)
