@@ -38,6 +38,7 @@ import harness
 from registry import MODELS
 from walt.diffusion.guidance import classifier_free_guidance
 from walt.diffusion.samplers import DDIM
+from walt.models.conditioning.conditions import Conditions
 from walt.models.convert import detect_format, load_public
 from walt.models.generative.inference import InferenceBackbone
 
@@ -165,8 +166,8 @@ def walt_loop(network, model: torch.nn.Module, noise: torch.Tensor, text: torch.
 
 def guided_network(network, text: torch.Tensor):
     mask = torch.ones(text.shape[:2], dtype=torch.bool)
-    return classifier_free_guidance(network, dict(text=text, text_mask=mask),
-                                    dict(text=torch.zeros_like(text), text_mask=mask), CFG_SCALE)
+    return classifier_free_guidance(network, Conditions(text=text, text_mask=mask),
+                                    Conditions(text=torch.zeros_like(text), text_mask=mask), CFG_SCALE)
 
 
 def versus_diffusers(steps: int) -> dict:
