@@ -14,9 +14,12 @@ import subprocess
 import sys
 import time
 import warnings
+import weakref
 from typing import Callable, Sequence
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from walt.engine.precision import Precision, resolve_precision
 from walt.utils.hardware import describe, native_bf16
@@ -98,3 +101,43 @@ def run_child(script: str, args: Sequence[str]) -> dict:
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"error: {script} {' '.join(args)} exited with {proc.returncode}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+class PeakTensorMemory(TorchDispatchMode):
+    """Peak bytes of the tensors the ops inside the ``with`` block create and keep alive at once (the activations;
+    inputs and weights made before are not counted). Deterministic, unlike peak RSS, which the allocator's page reuse
+    moves by tens of MiB between identical runs here, and it works on the meta device (the released sizes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.live, self.peak, self.refs = 0, 0, {}
+
+    def _release(self, key: int, nbytes: int) -> None:
+        self.refs[key] -= 1
+        if self.refs[key] == 0:
+            del self.refs[key]
+            self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        # the storage's own address (_cdata), not its data pointer: meta tensors have none
+        inputs = {a.untyped_storage()._cdata for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)}
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes():
+                key, nbytes = t.untyped_storage()._cdata, t.untyped_storage().nbytes()
+                if key not in self.refs and key in inputs:
+                    continue  # a view of (or an in-place op on) a tensor made before: no new memory
+                if key not in self.refs:
+                    self.refs[key] = 0
+                    self.live += nbytes
+                    self.peak = max(self.peak, self.live)
+                self.refs[key] += 1
+                weakref.finalize(t, self._release, key, nbytes)
+        return out
+
+
+def peak_mib(fn: Callable[[], object]) -> float:
+    """Peak live activation memory of ``fn()`` in MiB (:class:`PeakTensorMemory`)."""
+    with PeakTensorMemory() as mode:
+        fn()
+    return mode.peak / 2 ** 20

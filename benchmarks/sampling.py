@@ -23,7 +23,7 @@ Example::
 
     python benchmarks/sampling.py --repeats 5
     python benchmarks/sampling.py --latte                    # walt vs diffusers, DDIM-50, ~25 min on 2 cores
-    python benchmarks/sampling.py --latte --steps 10 --threads 2
+    python benchmarks/sampling.py --latte --steps 4 --rounds 3 --threads 2
 """
 from __future__ import annotations
 
@@ -170,8 +170,10 @@ def guided_network(network, text: torch.Tensor):
                                     Conditions(text=torch.zeros_like(text), text_mask=mask), CFG_SCALE)
 
 
-def versus_diffusers(steps: int) -> dict:
-    """One run of each loop (module docstring); seconds, the GEMM floor and the differences."""
+def versus_diffusers(steps: int, rounds: int) -> dict:
+    """``rounds`` runs of each loop (module docstring), in reverse order every other round; seconds (median), each
+    round's speed-up against diffusers (median of the rounds: the shared CPU's speed drifts within minutes), the
+    GEMM floor and the differences."""
     peer, model = latte_pair()
     text = torch.randn(1, TEXT_TOKENS, TEXT_DIM, generator=torch.Generator().manual_seed(2))
     noise = torch.randn(LATENT, generator=torch.Generator().manual_seed(1))
@@ -179,21 +181,29 @@ def versus_diffusers(steps: int) -> dict:
     tic = time.perf_counter()
     walt_loop(compiled, model, noise, text, 1)
     compile_seconds = time.perf_counter() - tic
-    runs = {}
-    for name, run in (("diffusers", lambda: diffusers_loop(peer, noise, text, steps)),
-                      ("walt eager", lambda: walt_loop(eager, model, noise, text, steps)),
-                      ("walt compiled", lambda: walt_loop(compiled, model, noise, text, steps))):
-        tic = time.perf_counter()
-        runs[name] = (run(), time.perf_counter() - tic)
-        print(f"  {name:14s} DDIM-{steps}: {runs[name][1]:.1f} s ({runs[name][1] / steps:.2f} s per step)",
-              flush=True)
-    with torch.no_grad():  # one guided forward (a dispatch mode sees no op under the sampler's inference_mode)
-        floor = gemm_floor.floor(lambda: guided_network(eager, text)(noise, torch.tensor([999])))
-    ref = runs["diffusers"][0]
-    return dict(steps=steps, compile_seconds=compile_seconds, floor_forward_seconds=floor["seconds"],
+    loops = {"diffusers": lambda: diffusers_loop(peer, noise, text, steps),
+             "walt eager": lambda: walt_loop(eager, model, noise, text, steps),
+             "walt compiled": lambda: walt_loop(compiled, model, noise, text, steps)}
+    times: dict[str, list[float]] = {name: [] for name in loops}
+    outputs = {}
+    for k in range(rounds):
+        for name in list(loops)[::-1] if k % 2 else loops:
+            tic = time.perf_counter()
+            outputs[name] = loops[name]()
+            times[name].append(time.perf_counter() - tic)
+            print(f"  round {k}: {name:14s} DDIM-{steps}: {times[name][-1]:.1f} s ({times[name][-1] / steps:.2f} s per "
+                  "step)", flush=True)
+    # one guided forward of the plain modules (a dispatch mode sees no op under the sampler's inference_mode, and
+    # the eager inference path's fused fc1 + GELU is no aten GEMM)
+    with torch.no_grad():
+        floor = gemm_floor.floor(lambda: guided_network(model.backbone, text)(noise, torch.tensor([999])))
+    ref = outputs["diffusers"]
+    return dict(steps=steps, rounds=rounds, compile_seconds=compile_seconds, floor_forward_seconds=floor["seconds"],
                 floor_gflop=floor["gflop"], floor_gflops=floor["gflops"],
-                **{f"{k} seconds": v[1] for k, v in runs.items()},
-                **{f"{k} max |diff| vs diffusers": float((v[0] - ref).abs().max()) for k, v in runs.items()
+                **{f"{k} seconds": harness.median(v) for k, v in times.items()},
+                **{f"{k} speedup": harness.median([d / w for d, w in zip(times["diffusers"], v)])
+                   for k, v in times.items() if k != "diffusers"},
+                **{f"{k} max |diff| vs diffusers": float((v - ref).abs().max()) for k, v in outputs.items()
                    if k != "diffusers"}, max_abs_latent=float(ref.abs().max()))
 
 
@@ -205,9 +215,9 @@ def report_versus_diffusers(r: dict) -> None:
           f"beats diffusers by more than {peer / floor:.2f}x here")
     for name in ("walt eager", "walt compiled"):
         ours = r[f"{name} seconds"]
-        print(f"{name:14s} {ours:8.1f} s  {peer / ours:.2f}x diffusers ({peer:.1f} s)  took "
-              f"{(peer - ours) / (peer - floor):.0%} of the room to the floor  max |diff| "
-              f"{r[f'{name} max |diff| vs diffusers']:.1e}")
+        print(f"{name:14s} {ours:8.1f} s (median of {r['rounds']})  {r[f'{name} speedup']:.2f}x diffusers "
+              f"({peer:.1f} s; median of the rounds' ratios)  took {(peer - ours) / (peer - floor):.0%} of the room "
+              f"to the floor  max |diff| {r[f'{name} max |diff| vs diffusers']:.1e}")
     print(f"(inference compile: {r['compile_seconds']:.0f} s once, outside the timing)")
     print(json.dumps(r))
 
@@ -219,13 +229,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--latte", action="store_true", help="walt vs diffusers' Latte loop (module docstring)")
     parser.add_argument("--steps", type=int, default=50, help="--latte: DDIM steps (default 50)")
+    parser.add_argument("--rounds", type=int, default=1, help="--latte: runs of each loop, interleaved (default 1)")
     args = parser.parse_args(argv)
     harness.print_hardware()
     torch.set_num_threads(args.threads)
     if args.latte:
         print(f"walt vs diffusers: Latte-1 layout at LAVITA-S/2 size, {LATENT} latents, DDIM-{args.steps}, guidance "
               f"{CFG_SCALE}, fp32, {torch.get_num_threads()} thread(s)", flush=True)
-        result = versus_diffusers(args.steps)
+        result = versus_diffusers(args.steps, args.rounds)
         report_versus_diffusers(result)
         return result
     torch.manual_seed(0)

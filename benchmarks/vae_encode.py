@@ -19,12 +19,9 @@ import argparse
 import statistics
 import tempfile
 import time
-import weakref
 from typing import Callable
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
 import harness
@@ -61,46 +58,6 @@ def run_op(walt: DiffusersVideoVAE, direct: dict, contender: str, op: str, x: to
     return direct[op](x if op == "encode" else z)
 
 
-class PeakTensorMemory(TorchDispatchMode):
-    """Peak bytes of the tensors the ops inside the ``with`` block create and keep alive at once (the activations;
-    inputs and weights made before are not counted). Deterministic, unlike peak RSS, which the allocator's page reuse
-    moves by tens of MiB between identical runs here, and it works on the meta device (the released sizes)."""
-
-    def __init__(self):
-        super().__init__()
-        self.live, self.peak, self.refs = 0, 0, {}
-
-    def _release(self, key: int, nbytes: int) -> None:
-        self.refs[key] -= 1
-        if self.refs[key] == 0:
-            del self.refs[key]
-            self.live -= nbytes
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        # the storage's own address (_cdata), not its data pointer: meta tensors have none
-        inputs = {a.untyped_storage()._cdata for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)}
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes():
-                key, nbytes = t.untyped_storage()._cdata, t.untyped_storage().nbytes()
-                if key not in self.refs and key in inputs:
-                    continue  # a view of (or an in-place op on) a tensor made before: no new memory
-                if key not in self.refs:
-                    self.refs[key] = 0
-                    self.live += nbytes
-                    self.peak = max(self.peak, self.live)
-                self.refs[key] += 1
-                weakref.finalize(t, self._release, key, nbytes)
-        return out
-
-
-def peak_mib(fn: Callable[[], object]) -> float:
-    """Peak live activation memory of ``fn()`` in MiB (:class:`PeakTensorMemory`)."""
-    with PeakTensorMemory() as mode:
-        fn()
-    return mode.peak / 2 ** 20
-
-
 def memory_table(names: list[str], frames: int, size: int, released: bool) -> None:
     """Peak activation memory of walt's encode and decode of one clip (frames rounded up to each model's grid),
     untiled and with the model's default tiling: of the tiny VAEs on the CPU, or of the released architectures (the
@@ -121,7 +78,7 @@ def memory_table(names: list[str], frames: int, size: int, released: bool) -> No
                 t = 1 + -(-(frames - 1) // m) * m
                 x = torch.rand(1, 3, t, size, size) * 2 - 1
                 z = walt.encode(x)
-                row += [peak_mib(lambda: walt.encode(x)), peak_mib(lambda: walt.decode(z))]
+                row += [harness.peak_mib(lambda: walt.encode(x)), harness.peak_mib(lambda: walt.decode(z))]
         default = "on" if VIDEO_VAES[cls_name].tiling else "off"
         print(f"| {name} | {t}×{size}² | {row[0]:.0f} | {row[1]:.0f} | {default} | {row[2]:.0f} | {row[3]:.0f} |",
               flush=True)
@@ -144,7 +101,7 @@ def diffusers_main(args: argparse.Namespace) -> None:
             for op in ("encode", "decode"):
                 steps = {c: (lambda c=c: run_op(walt, direct, c, op, x, z)) for c in CONTENDERS}
                 times = harness.interleaved_medians(steps, args.repeats, args.warmup)
-                peaks = {c: peak_mib(steps[c]) for c in CONTENDERS}
+                peaks = {c: harness.peak_mib(steps[c]) for c in CONTENDERS}
                 t_ratio, m_ratio = times["walt"] / times["diffusers"], peaks["walt"] / peaks["diffusers"]
                 worst_time, worst_mem = max(worst_time, t_ratio), max(worst_mem, m_ratio)
                 print(f"| {name} | {op} | {times['diffusers']:.3f} | {times['walt']:.3f} | {t_ratio:.3f} | "

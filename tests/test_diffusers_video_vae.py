@@ -183,7 +183,7 @@ def test_ltx_timestep_conditioned_decoder_gets_the_pipeline_timestep(tmp_path):
 
 
 def test_benchmark_counts_the_peak_of_live_tensors():
-    bench = load_benchmark("vae_encode")
+    bench = load_benchmark("vae_encode").harness
 
     def fn():
         a = torch.ones(256, 1024)  # 1 MiB
@@ -198,7 +198,7 @@ def test_benchmark_counts_the_peak_of_live_tensors():
 
 def test_benchmark_memory_count_on_meta_equals_the_count_on_cpu(folders):
     """The released sizes in docs/video_vaes.md are counted on the meta device: the same count as running on the CPU."""
-    bench = load_benchmark("vae_encode")
+    bench = load_benchmark("vae_encode").harness
     x = _clip()
     with torch.inference_mode():
         cpu = DiffusersVideoVAE(str(folders["wan"]), tiling=False, slicing=False)

@@ -108,3 +108,27 @@ def test_inference_compile_equals_eager_and_is_kept_until_the_weights_change():
     torch.testing.assert_close(_sample(model, compile=True), _sample(model), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="sample.compile must be one of"):
         _sample(model, compile="fast")
+
+
+def test_eager_cpu_inference_fuses_the_mlp_gelu_and_equals_the_plain_mlp():
+    """Inside ``fused_cpu_inference`` without gradients the MLP's fc1 + GELU is one oneDNN GEMM: within fp32
+    rounding of the plain modules; with gradients, or a LoRA-adapted fc1, it is the plain modules bit for bit."""
+    from peft import LoraConfig
+    from peft.tuners.lora import Linear as PeftLoRALinear
+
+    from walt.models.blocks.mlp import Mlp, fused_cpu_inference
+
+    torch.manual_seed(0)
+    mlp, x = Mlp(16, 64), torch.randn(2, 10, 16)
+    with torch.no_grad():
+        plain = mlp(x)
+        with fused_cpu_inference():
+            assert mlp._fused(x) == torch.backends.mkldnn.is_available()
+            torch.testing.assert_close(mlp(x), plain, rtol=1e-5, atol=1e-6)
+    with fused_cpu_inference():
+        assert not mlp._fused(x)
+        out = mlp(x)
+    assert out.requires_grad and torch.equal(out.detach(), plain)
+    mlp.fc1 = PeftLoRALinear(mlp.fc1, "default", config=LoraConfig(r=2), r=2, lora_alpha=2)
+    with torch.no_grad(), fused_cpu_inference():
+        assert not mlp._fused(x) and torch.equal(mlp(x), plain)

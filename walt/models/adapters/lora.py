@@ -3,7 +3,8 @@
 ``model.lora = dict(r=16, alpha=16, dropout=0.0, target=["attn_qkv", "attn_out"])`` adds ``W x + (α/r)·B A x`` to
 the nn.Linear layers of the roles named in ``target`` (:data:`LORA_ROLES`) and freezes every other weight; ``B``
 starts at zero, so the adapted model starts as the base model. The adapters are peft ``LoraLayer`` modules
-(``<layer>.base_layer`` holds the frozen weight, ``<layer>.lora_A.default`` / ``lora_B.default`` the adapter).
+(``<layer>.base_layer`` holds the frozen weight, ``<layer>.lora_A.default`` / ``lora_B.default`` the adapter),
+of peft's ``lora.Linear`` class with its sums fused into the GEMMs (:mod:`.lora_linear`).
 
 walt fuses self-attention's q, k and v into one projection (``attn.qkv``) and cross-attention's k and v
 (``cross_attn.kv``): one adapter on the fused layer is, exactly, the same-rank adapters on q, k, v that share ``A``
@@ -21,6 +22,8 @@ import torch
 from peft import LoraConfig
 from peft.tuners.lora import LoraLayer, LoraModel
 from torch import nn
+
+from walt.models.adapters.lora_linear import FusedLoRALinear
 
 __all__ = ["LORA_ROLES", "LoRASettings", "resolve_lora_targets", "attach_lora", "lora_layers", "set_lora_scale",
            "merge_lora", "ADAPTER"]
@@ -92,6 +95,7 @@ def attach_lora(backbone: nn.Module, settings: LoRASettings, base_dtype: torch.d
     names = resolve_lora_targets(backbone, settings)
     config = LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=names, bias="none")
+    config._register_custom_module({nn.Linear: FusedLoRALinear})  # peft's layer with the fused plain-case GEMMs
     LoraModel(backbone, config, ADAPTER)  # injects the peft layers into backbone in place
     backbone.requires_grad_(False)
     for layer in lora_layers(backbone):

@@ -1,5 +1,6 @@
 """The backbone at sampling time: frozen weights under ``torch.inference_mode`` (``LatentDiffusion.sample``), eager or
-compiled for inference (``sample.compile``).
+compiled for inference (``sample.compile``). Eager on the CPU, the MLPs fuse ``fc1`` with its GELU
+(:func:`walt.models.blocks.mlp.fused_cpu_inference`).
 
 ``compile=True``: ``torch.compile`` of the whole backbone forward with inductor's weight freezing
 (``torch._inductor.config.freezing``): the weights become constants of the graph, so inductor folds what depends on
@@ -16,6 +17,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from walt.models.blocks.mlp import fused_cpu_inference
 from walt.models.conditioning.conditions import Conditions
 from walt.models.generative.step_cache import TeaCache, build_cache
 from walt.utils.compile_cache import use_isa_cache_dir
@@ -60,7 +62,8 @@ class InferenceBackbone:
 
     def __call__(self, x: Tensor, t: Tensor, cond: Conditions | None = None) -> Tensor:
         if not self.compile:
-            return self.backbone(x, t, cond)
+            with fused_cpu_inference():
+                return self.backbone(x, t, cond)
         versions = self._weights_version()
         if self._compiled is None or versions != self._versions:
             if self._compiled is not None:
