@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 
@@ -95,12 +96,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--per-class", type=int, default=16)
     p.add_argument("--cfg-scale", type=float, default=3.0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="config overrides")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     hardware = harness.print_hardware()
-    model, info = load_model(args.config, args.checkpoint, True, None)
+    model, info = load_model(args.config, args.checkpoint, True, args.cfg_options)
     with tempfile.TemporaryDirectory() as tmp:
         detectors = {kind: load_detector(path, kind) for kind, path in save_standins(tmp).items()
                      if kind in ("i3d", "inception")}
@@ -150,4 +152,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -127,6 +127,27 @@ def test_demo_motion_samples_with_the_diffusions_own_sampler(config, sampler, tm
     assert result["source"]["sampler"] == sampler and result["n"] == 4
 
 
+def test_demo_sampling_benchmark_scores_every_setting_against_the_demo_videos(demo_root, tmp_path):
+    from tool_loader import load_benchmark
+    from walt.engine.config import load_config
+    from walt.models.generative.build import build_model
+
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", "demo", "walt_demo.py")
+    tiny = ["model.backbone.depth=2", "model.backbone.dim=32", "model.backbone.num_heads=2"]
+    torch.manual_seed(0)
+    torch.save(dict(model=build_model(load_config(path, tiny)).state_dict()), tmp_path / "tiny.pth")
+    settings = ["DDIM-50", "DPMSolverPP-20", "DDIM-50 + TeaCache 0.1"]
+    result = load_benchmark("demo_sampling").main(
+        [path, "--checkpoint", str(tmp_path / "tiny.pth"), "--data", demo_root, "--per-class", "1", "--seeds", "0",
+         "--repeats", "1", "--settings", *settings, "--cfg-options", *tiny])
+    rows = result["rows"]
+    assert list(rows) == settings and rows["DDIM-50"]["speedup"] == 1.0
+    for row in rows.values():
+        assert len(row["times"]) == 2 and len(row["motion"]) == len(row["fvd"]) == len(row["fid"]) == 1
+        assert 0 <= row["motion"][0] <= 1 and row["fvd"][0] > 0 and row["fid"][0] > 0
+    assert rows["DDIM-50"]["cache"] is None and rows["DDIM-50 + TeaCache 0.1"]["cache"].endswith("of 50")
+
+
 def test_text_video_csv_reads_demo_captions(demo_root):
     dataset = DATASETS.build(dict(type="TextVideoCSV", root=demo_root, num_frames=4, resolution=16))
     assert len(dataset) == 32
