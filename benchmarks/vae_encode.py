@@ -19,7 +19,6 @@ import argparse
 import statistics
 import tempfile
 import time
-from typing import Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode

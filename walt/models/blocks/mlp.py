@@ -4,10 +4,12 @@ output width it is also PixArt-α's caption projection (text width → D → D).
 At eager CPU inference (:func:`fused_cpu_inference`, entered by ``InferenceBackbone`` when sampling) ``fc1`` and the
 GELU run as one oneDNN GEMM with the bias and the activation in its epilogue (``mkldnn._linear_pointwise``, the op
 inductor's freezing emits): the hidden ``(N, 4D)`` tensor is written once instead of written, read and written again.
-Everywhere else (training, gradients, autocast, a LoRA-adapted ``fc1``, GPUs, a compile) it is the plain modules.
+Everywhere else (training, gradients, autocast, a LoRA-adapted ``fc1``, GPUs, a compile, CPUs other than x86-64) it
+is the plain modules.
 """
 from __future__ import annotations
 
+import platform
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator
@@ -16,12 +18,13 @@ import torch
 from torch import Tensor, nn
 
 _FUSED_CPU_INFERENCE: ContextVar[bool] = ContextVar("fused_cpu_inference", default=False)
+X86 = ("x86_64", "amd64")  # where oneDNN's fused GELU epilogue is checked (tests/test_inference_sampling.py)
 
 
 @contextmanager
 def fused_cpu_inference() -> Iterator[None]:
     """Within the block, MLPs called without gradients on the CPU fuse ``fc1`` and GELU (module docstring)."""
-    token = _FUSED_CPU_INFERENCE.set(torch.backends.mkldnn.is_available())
+    token = _FUSED_CPU_INFERENCE.set(torch.backends.mkldnn.is_available() and platform.machine().lower() in X86)
     try:
         yield
     finally:
