@@ -74,6 +74,31 @@ def test_keep_decoded_gives_the_decoded_items_and_decodes_each_video_once(demo_r
     assert kept[7]["video"].shape == (3, 8, 16, 16)
 
 
+def test_kept_videos_are_kept_transformed_when_the_transform_draws_nothing(demo_root, monkeypatch):
+    """With no random crop and no flip, a kept video is transformed once (every frame) and a clip is its frames of
+    that: bit-identical to transforming the clip's frames; a size bucket or a larger output transforms each clip."""
+    import walt.data.video_dataset as video_dataset
+
+    args = dict(type="UCF101", root=demo_root, split="all", num_frames=8, frame_interval=1, resolution=16, hflip=0.0)
+    plain, kept = DATASETS.build(dict(args)), DATASETS.build(dict(args, keep_decoded=True))
+    transforms = []
+    call = video_dataset.ClipTransform.__call__
+    monkeypatch.setattr(video_dataset.ClipTransform, "__call__",
+                        lambda self, frames, generator=None: transforms.append(len(frames)) or call(self, frames,
+                                                                                                 generator))
+    assert kept.keeps_transformed() and not plain.keeps_transformed()
+    for epoch in (0, 1):  # other temporal crops each epoch (16 frames, 8 taken: 9 starts)
+        for dataset in (plain, kept):
+            dataset.set_epoch(epoch)
+        for index in (0, 7, 31, 7):
+            torch.testing.assert_close(kept[index]["video"], plain[index]["video"], rtol=0, atol=0)
+    assert transforms.count(16) == 3 and transforms.count(8) == 2 * 4  # kept: videos 0, 7, 31 once, all frames
+    bucket = kept.item_at(7, (8, 32, 32))["video"]
+    assert bucket.shape == (3, 8, 32, 32) and transforms[-1] == 8
+    larger = DATASETS.build(dict(args, keep_decoded=True, resolution=64))  # float32 at 64² > uint8 at 64²
+    assert larger[0]["video"].shape == (3, 8, 64, 64) and not larger._transformed
+
+
 def test_motion_direction_is_recoverable_from_decoded_frames(demo_root):
     dataset = DATASETS.build(dict(type="UCF101", root=demo_root, split="all", num_frames=8, frame_interval=2,
                                   resolution=32, hflip=0.0, temporal_sampling="center"))

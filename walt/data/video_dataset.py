@@ -46,7 +46,8 @@ class VideoDataset(Dataset):
     index, every augmentation draw. ``keep_decoded``: decode each video once and keep all its frames in memory
     (in every data-loader worker that meets it), for a dataset that fits in memory several times over: the demo's
     96 clips take 19 MB, and decoding them on every step took a fifth of the demo's two cores
-    (docs/benchmarks.md, "The CPU demo")."""
+    (docs/benchmarks.md, "The CPU demo"); with a transform that draws nothing, the kept frames are also kept
+    transformed where that is no larger (:meth:`keeps_transformed`)."""
 
     def __init__(self, samples: list[VideoSample], *, root: str, num_frames: int = 16, frame_interval: int = 1,
                  resolution: int | tuple[int, int] = 256, random_crop: bool = False, hflip: float = 0.5,
@@ -68,6 +69,7 @@ class VideoDataset(Dataset):
         self.classes = classes or []
         self.keep_decoded = keep_decoded
         self._decoded: dict[str, DecodedVideo] = {}
+        self._transformed: dict[str, Tensor] = {}
         self._skips = SkipCounter(name)
         self.epoch = 0  # per process: set it before a loader starts its workers, or per item (ResumableLoader)
 
@@ -145,7 +147,13 @@ class VideoDataset(Dataset):
                   size: tuple[int, int] | None = None) -> Tensor:
         """A transformed clip ``(3, T, H, W)`` of sample ``index`` (``T = num_frames``, ``(H, W) = size``, default
         the dataset's), random draws from ``generator`` (default: the global RNG)."""
-        frames = self.decode(self.samples[index], num_frames or self.num_frames, generator)
+        sample, num_frames = self.samples[index], num_frames or self.num_frames
+        if (size is None or tuple(size) == self.transform.size) and self.keeps_transformed():
+            video = self.open(sample.path)
+            kept = self.transformed(video)
+            if kept is not None:
+                return kept[:, self.frame_indices(sample, video, num_frames, generator)]
+        frames = self.decode(sample, num_frames, generator)
         transform = self.transform
         if size is not None and tuple(size) != self.transform.size:
             transform = ClipTransform(size, self.transform.random_crop, self.transform.hflip)
@@ -154,13 +162,37 @@ class VideoDataset(Dataset):
     def decode(self, sample: VideoSample, num_frames: int, generator: torch.Generator | None = None) -> np.ndarray:
         """uint8 frames ``(num_frames, H, W, 3)`` of a temporal crop of ``sample`` (start drawn from ``generator``)."""
         video = self.open(sample.path)
+        return read_frames(video, self.frame_indices(sample, video, num_frames, generator))
+
+    def frame_indices(self, sample: VideoSample, video: Video, num_frames: int,
+                      generator: torch.Generator | None = None) -> list[int]:
+        """The frames of ``video`` that a temporal crop of ``sample`` reads (start drawn from ``generator``)."""
         first, stop = segment(sample, video)
         try:
             offsets = sample_frame_indices(stop - first, num_frames, self.frame_interval, self.temporal_sampling,
                                            generator)
         except ValueError as err:
             raise VideoReadError(f"{sample.path!r} is too short: {err}") from err
-        return read_frames(video, [first + i for i in offsets])
+        return [first + i for i in offsets]
+
+    def keeps_transformed(self) -> bool:
+        """Whether kept videos are also kept transformed: the transform draws nothing (no random crop, no flip) and
+        acts on each frame alone, so transforming every frame once and then taking a clip's frames gives that clip
+        transformed, exactly; frames read as :meth:`decode` reads them; at most the decoded frames' memory."""
+        t = self.transform
+        return (self.keep_decoded and type(self).decode is VideoDataset.decode and t.size is not None
+                and not t.random_crop and t.hflip == 0)
+
+    def transformed(self, video: DecodedVideo) -> Tensor | None:
+        """Every frame of the kept ``video`` transformed, ``(3, T, H, W)``, computed once; ``None`` where that would
+        take more memory than the decoded frames (float32 at the output size against uint8 at the source size)."""
+        kept = self._transformed.get(video.path)
+        if kept is None:
+            height, width = self.transform.size
+            if 3 * len(video) * height * width * 4 > video.frames.nbytes:
+                return None
+            kept = self._transformed[video.path] = self.transform(video.frames)
+        return kept
 
     def open(self, path: str) -> Video:
         """The video at ``path``, from memory when ``keep_decoded`` and it was decoded before."""
