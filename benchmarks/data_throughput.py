@@ -21,6 +21,10 @@ demo files, decoding every clip: ``keep_decoded`` off) and the sharded streaming
 shards written from them by tools/scan_videos.py + tools/make_shards.py), both with ``--workers`` workers and the
 same clip settings, in alternating rounds; target: sharded ≥ folder.
 
+``--kept``: the demo's in-memory reading (``keep_decoded``, no workers): milliseconds per batch with the kept videos
+also kept transformed (``VideoDataset.keeps_transformed``: the transform draws nothing) against kept decoded only,
+each clip transformed when read, in alternating rounds.
+
 Example::
 
     python benchmarks/data_throughput.py       # ~1 min on 2 cores; makes demo data in a temp dir if needed
@@ -28,6 +32,7 @@ Example::
     python benchmarks/data_throughput.py --data data/demo --workers 2 --batches 40 --step-time 0.25
     python benchmarks/data_throughput.py --buckets      # the bucketed loader over 96 generated mixed-shape clips
     python benchmarks/data_throughput.py --sharded --rounds 3   # sharded vs folder reader
+    python benchmarks/data_throughput.py --kept --config configs/demo/walt_demo.py   # kept transformed or not
 """
 from __future__ import annotations
 
@@ -44,7 +49,7 @@ import torch
 from mmengine import Config
 
 import harness
-from registry import BACKBONES, MODELS
+from registry import BACKBONES, DATASETS, MODELS
 from walt.data.loader import build_dataloader
 from walt.models.conditioning.conditions import Conditions
 from walt.data.video_io import write_video
@@ -223,6 +228,26 @@ def sharded_vs_folder(train: dict, batch_size: int, workers: int, batches: int, 
     return statistics.median(speeds["folder"]), statistics.median(speeds["sharded"])
 
 
+def kept_transformed_vs_decoded(train: dict, batch_size: int, batches: int, rounds: int) -> dict[str, float]:
+    """Median milliseconds per batch read in the training process (as the demo reads, no workers) from videos kept
+    in memory: kept transformed (``VideoDataset.keeps_transformed``) against kept decoded only (the path before:
+    every clip transformed when read), alternating rounds after one untimed epoch that fills both."""
+    datasets = {"kept transformed": DATASETS.build(dict(train, keep_decoded=True)),
+                "kept decoded only": DATASETS.build(dict(train, keep_decoded=True))}
+    datasets["kept decoded only"].keeps_transformed = lambda: False
+    for dataset in datasets.values():
+        for index in range(len(dataset)):
+            dataset[index]
+    times: dict[str, list[float]] = {name: [] for name in datasets}
+    for _ in range(rounds):
+        for name, dataset in datasets.items():
+            tic = time.perf_counter()
+            for k in range(batches * batch_size):
+                dataset[k % len(dataset)]
+            times[name].append((time.perf_counter() - tic) / batches * 1e3)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.path.join(REPO, "data", "demo"),
@@ -242,6 +267,8 @@ def main() -> None:
     parser.add_argument("--sharded", action="store_true", help="compare the sharded reader with the folder reader")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of --sharded (median reported)")
     parser.add_argument("--shard-size", type=int, default=16, help="members per shard for --sharded")
+    parser.add_argument("--kept", action="store_true",
+                        help="videos kept in memory: kept transformed vs kept decoded only (see above)")
     args = parser.parse_args()
     harness.print_hardware()
     if args.buckets:
@@ -255,6 +282,11 @@ def main() -> None:
             root = os.path.join(tmp, "demo")
             make_demo_data(root)
         train = dict(data.train, root=root)
+        if args.kept:
+            ms = kept_transformed_vs_decoded(train, data.batch_size, args.batches, args.rounds)
+            print(f"data_throughput --kept: batch {data.batch_size}, {args.batches} batches x {args.rounds} rounds, "
+                  "in the training process: " + ", ".join(f"{name} {v:.2f} ms per batch" for name, v in ms.items()))
+            return
         if args.sharded:
             folder, sharded = sharded_vs_folder(train, data.batch_size, args.workers, args.batches, args.rounds, tmp,
                                                 args.shard_size)
