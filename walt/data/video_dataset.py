@@ -147,17 +147,15 @@ class VideoDataset(Dataset):
                   size: tuple[int, int] | None = None) -> Tensor:
         """A transformed clip ``(3, T, H, W)`` of sample ``index`` (``T = num_frames``, ``(H, W) = size``, default
         the dataset's), random draws from ``generator`` (default: the global RNG)."""
-        sample, num_frames = self.samples[index], num_frames or self.num_frames
-        if (size is None or tuple(size) == self.transform.size) and self.keeps_transformed():
+        sample, num_frames, transform = self.samples[index], num_frames or self.num_frames, self.transform
+        if size is not None and tuple(size) != transform.size:
+            transform = ClipTransform(size, transform.random_crop, transform.hflip)
+        elif self.keeps_transformed():
             video = self.open(sample.path)
             kept = self.transformed(video)
             if kept is not None:
                 return kept[:, self.frame_indices(sample, video, num_frames, generator)]
-        frames = self.decode(sample, num_frames, generator)
-        transform = self.transform
-        if size is not None and tuple(size) != self.transform.size:
-            transform = ClipTransform(size, self.transform.random_crop, self.transform.hflip)
-        return transform(frames, generator)
+        return transform(self.decode(sample, num_frames, generator), generator)
 
     def decode(self, sample: VideoSample, num_frames: int, generator: torch.Generator | None = None) -> np.ndarray:
         """uint8 frames ``(num_frames, H, W, 3)`` of a temporal crop of ``sample`` (start drawn from ``generator``)."""

@@ -19,12 +19,13 @@ from torch import Tensor, nn
 
 _FUSED_CPU_INFERENCE: ContextVar[bool] = ContextVar("fused_cpu_inference", default=False)
 X86 = ("x86_64", "amd64")  # where oneDNN's fused GELU epilogue is checked (tests/test_inference_sampling.py)
+FUSABLE = torch.backends.mkldnn.is_available() and platform.machine().lower() in X86
 
 
 @contextmanager
 def fused_cpu_inference() -> Iterator[None]:
     """Within the block, MLPs called without gradients on the CPU fuse ``fc1`` and GELU (module docstring)."""
-    token = _FUSED_CPU_INFERENCE.set(torch.backends.mkldnn.is_available() and platform.machine().lower() in X86)
+    token = _FUSED_CPU_INFERENCE.set(FUSABLE)
     try:
         yield
     finally:
