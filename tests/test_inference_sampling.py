@@ -6,7 +6,9 @@ import platform
 import pytest
 import torch
 
+from registry import BACKBONES as BACKBONE_REGISTRY
 from registry import MODELS, STEP_CACHES
+from walt.models.conditioning.conditions import Conditions
 from walt.models.generative.step_cache import TeaCache, modulated_input
 
 BACKBONES = {
@@ -105,11 +107,31 @@ def test_inference_compile_equals_eager_and_is_kept_until_the_weights_change():
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
     runner = model.__dict__["_inference_runner"]
     assert "_inference_runner" not in dict(model.named_modules()) and runner._compiled is not None
+    if torch._C.has_mkl:  # x86: the frozen graph holds its linear weights packed for MKL, copies of the weights
+        with torch.no_grad():
+            for block in model.backbone.blocks:
+                block.mlp.fc1.weight.data.zero_()  # through .data: the version counter does not move
+        assert torch.equal(_sample(model, compile=True), compiled)  # the folded weights, not the parameters
     with torch.no_grad():
         model.backbone.final_layer.linear.bias.add_(0.5)  # new weights: the folded constants are stale
     torch.testing.assert_close(_sample(model, compile=True), _sample(model), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="sample.compile must be one of"):
         _sample(model, compile="fast")
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_eager_sampling_runs_the_eager_inference_path(name):
+    """``LatentDiffusion.sample`` without ``compile`` calls the backbone through ``InferenceBackbone`` (the fused
+    inference MLP where the CPU has it), not as the training graph."""
+    from walt.models.blocks.mlp import FUSABLE, Mlp
+
+    model = _model(name)
+    fused = []
+    for module in model.backbone.modules():
+        if isinstance(module, Mlp):
+            module.register_forward_pre_hook(lambda mlp, args: fused.append(mlp._fused(args[0])))
+    _sample(model)
+    assert fused and set(fused) == {FUSABLE}
 
 
 def test_eager_cpu_inference_fuses_the_mlp_gelu_and_equals_the_plain_mlp():
@@ -134,3 +156,22 @@ def test_eager_cpu_inference_fuses_the_mlp_gelu_and_equals_the_plain_mlp():
     mlp.fc1 = PeftLoRALinear(mlp.fc1, "default", config=LoraConfig(r=2), r=2, lora_alpha=2)
     with torch.no_grad(), fused_cpu_inference():
         assert not mlp._fused(x) and torch.equal(mlp(x), plain)
+
+
+@pytest.mark.parametrize("name", [*sorted(BACKBONES), "LAVITA-T2V"])
+def test_the_backbone_forward_traces_as_one_graph(name):
+    """The inference compile sees the whole forward: a graph break would split it (a data-dependent check) or make
+    dynamo run the whole forward eagerly (``super()`` inside a property did)."""
+    t2v = name == "LAVITA-T2V"
+    cfg = dict(BACKBONES["LAVITA" if t2v else name], input_size=(4, 8, 8), in_channels=3)
+    cond = Conditions(y=torch.tensor([0, 3]))
+    if t2v:
+        cfg.update(num_classes=None, text_dim=8, conditioning=dict(type="AdaLNSingle"),
+                   cross_attention=dict(type="TextCrossAttention"), text_pooled=False)
+        cond = Conditions(text=torch.randn(2, 5, 8), text_mask=torch.tensor([[True] * 5, [True] * 2 + [False] * 3]))
+    torch.manual_seed(0)
+    backbone = BACKBONE_REGISTRY.build(cfg).eval()
+    with torch.inference_mode():
+        explained = torch._dynamo.explain(backbone.forward)(torch.randn(2, 3, 4, 8, 8), torch.tensor([3, 9]), cond)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert explained.graph_count == 1

@@ -108,7 +108,12 @@ class LatentDenoiser(nn.Module):
     @property
     def text_inputs(self) -> tuple[str, ...]:
         """Which text inputs ``forward`` reads: ``"tokens"`` (``text``/``text_mask``) and/or ``"pooled"``."""
-        return ("pooled",) if self.text_pooled_proj is not None else ()
+        return self.own_text_inputs() + (("pooled",) if self.text_pooled_proj is not None else ())
+
+    def own_text_inputs(self) -> tuple[str, ...]:
+        """The text inputs read by a backbone's own text modules (a method, not ``super()`` in a property, which
+        ``torch.compile`` cannot trace: the inference compile would fall back to eager for the whole forward)."""
+        return ()
 
     # ----------------------------------------------------------------------------------------------- inputs
     def condition(self, t: Tensor, y: Tensor | None = None, text_pooled: Tensor | None = None,

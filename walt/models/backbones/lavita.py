@@ -214,9 +214,8 @@ class LAVITA(LatentDenoiser):
         """``(slot, config key, self-attention)`` of every block."""
         return [(f"block {key} ({name})", name, attn) for key, name, attn in self._attentions()]
 
-    @property
-    def text_inputs(self) -> tuple[str, ...]:
-        return text_inputs(self.caption_projection, self.latte_text_embed) + super().text_inputs
+    def own_text_inputs(self) -> tuple[str, ...]:
+        return text_inputs(self.caption_projection, self.latte_text_embed)
 
     # ----------------------------------------------------------------------------------------------- forward
     def forward(self, x: Tensor, t: Tensor, cond: Conditions | None = None) -> Tensor:

@@ -160,9 +160,8 @@ class WALT(LatentDenoiser):
         if compile:
             self.compile_blocks(self.blocks)
 
-    @property
-    def text_inputs(self) -> tuple[str, ...]:
-        return (("tokens",) if self.text_proj is not None else ()) + super().text_inputs
+    def own_text_inputs(self) -> tuple[str, ...]:
+        return ("tokens",) if self.text_proj is not None else ()
 
     def attention_slots(self) -> list[tuple[str, str, nn.Module]]:
         """``(slot, config key, self-attention)`` of every layer."""

@@ -45,7 +45,9 @@ class LabelEmbedder(nn.Module):
         nn.init.normal_(self.embedding_table.weight, std=init_std)
 
     def forward(self, y: Tensor) -> Tensor:
-        if y.is_meta:  # no values to check (FLOP counting on the meta device)
+        # no values to check on the meta device (FLOP counting); under torch.compile the data-dependent check would
+        # break the graph (the compiled lookup still bounds-checks its indices)
+        if y.is_meta or torch.compiler.is_compiling():
             return self.embedding_table(y)
         if y.dtype not in (torch.int64, torch.int32) or y.min() < 0 or y.max() > self.num_classes:
             raise ValueError(f"LabelEmbedder: labels must be integers in [0, {self.num_classes}] "

@@ -55,6 +55,7 @@ class InferenceBackbone:
     def __init__(self, backbone: nn.Module, compile: bool | str = False):
         self.backbone, self.compile = backbone, check_compile(compile)
         self._compiled: Callable[..., Tensor] | None = None
+        self._options: dict = {}
         self._versions: tuple[int, ...] | None = None
 
     def _weights_version(self) -> tuple[int, ...]:
@@ -70,6 +71,11 @@ class InferenceBackbone:
                 torch._dynamo.reset()  # the folded weights are stale: drop the graphs that hold them
             use_isa_cache_dir()
             cuda = next(self.backbone.parameters()).is_cuda
-            self._compiled = torch.compile(self.backbone.forward, options=inductor_options(self.compile, cuda))
+            self._compiled = torch.compile(self.backbone.forward)
+            self._options = inductor_options(self.compile, cuda)
             self._versions = versions
-        return self._compiled(x, t, cond)
+        from torch._inductor import config as inductor_config
+        # Inductor's config set around the call that compiles: passed as torch.compile(options=...), freezing
+        # does not happen (torch 2.14: the weights stay graph inputs, unpacked, read through addmm).
+        with inductor_config.patch(self._options):
+            return self._compiled(x, t, cond)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from registry import AUTOENCODERS, BACKBONES, DIFFUSIONS, MODELS, SAMPLERS, TEXT_ENCODERS
 from walt.diffusion.frame_prediction import (check_num_observed, frame_prediction_condition, observed_mask,
@@ -209,13 +209,11 @@ class LatentDiffusion(LatentCodec):
             z[:, :, :cond_latent.shape[2]] = cond_latent.to(z)
         return self.autoencoder.decode(z).float().clamp(-1.0, 1.0) if decode else z
 
-    def _inference_backbone(self, compile: bool | str) -> InferenceBackbone | nn.Module:
-        """The backbone as sampling calls it: itself, or its inference compile (built once, kept off the module
-        tree so that the state dict is unchanged)."""
-        if not check_compile(compile):
-            return self.backbone
+    def _inference_backbone(self, compile: bool | str) -> InferenceBackbone:
+        """The backbone as sampling calls it: eager inference or its inference compile (built once, kept off the
+        module tree so that the state dict is unchanged)."""
         runner = self.__dict__.get("_inference_runner")
-        if runner is None or runner.compile != compile:
+        if runner is None or runner.compile != check_compile(compile):
             runner = self.__dict__["_inference_runner"] = InferenceBackbone(self.backbone, compile)
         return runner
 
