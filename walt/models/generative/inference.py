@@ -2,13 +2,14 @@
 compiled for inference (``sample.compile``). Eager on the CPU, the MLPs fuse ``fc1`` with its GELU
 (:func:`walt.models.blocks.mlp.fused_cpu_inference`).
 
-``compile=True``: ``torch.compile`` of the whole backbone forward with inductor's weight freezing
-(``torch._inductor.config.freezing``): the weights become constants of the graph, so inductor folds what depends on
-them alone, pre-packs the linear weights for oneDNN and fuses each GEMM with its bias / activation epilogue on the
-CPU; on a GPU the graph is also replayed as a CUDA graph (``triton.cudagraphs``). ``compile="max-autotune"``
-additionally lets inductor pick its own C++ GEMM templates with fused epilogues where they beat oneDNN (long
-compile). The compiled forward belongs to the weights it folded: when any parameter changes (its version counter
-moves), the next call compiles again.
+``compile=True``: ``torch.compile`` of the whole backbone forward — one graph, no break
+(``tests/test_inference_sampling.py``) — with inductor's weight freezing (``torch._inductor.config.freezing``): the
+weights become constants of the graph, so inductor folds what depends on them alone, pre-packs the linear weights
+(MKL's packed GEMM in fp32 on x86, oneDNN with fused epilogues in bf16) and fuses the element-wise work between the
+GEMMs; on a GPU the graph is also replayed as a CUDA graph (``triton.cudagraphs``). ``compile="max-autotune"``
+additionally lets inductor pick its own C++ GEMM templates with fused epilogues where they beat the library GEMM
+(long compile). The compiled forward belongs to the weights it folded: when any parameter changes (its version
+counter moves), the next call compiles again.
 """
 from __future__ import annotations
 
