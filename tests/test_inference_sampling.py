@@ -117,6 +117,11 @@ def test_inference_compile_equals_eager_and_is_kept_until_the_weights_change():
     torch.testing.assert_close(_sample(model, compile=True), _sample(model), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="sample.compile must be one of"):
         _sample(model, compile="fast")
+    from torch._dynamo.utils import counters
+    graphs = counters["stats"]["unique_graphs"]
+    model.__dict__.pop("_inference_runner")  # a new runner (another compile mode): its own graph, not a cached one
+    _sample(model, compile=True)
+    assert counters["stats"]["unique_graphs"] == graphs + 1
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))

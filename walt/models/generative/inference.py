@@ -68,8 +68,9 @@ class InferenceBackbone:
                 return self.backbone(x, t, cond)
         versions = self._weights_version()
         if self._compiled is None or versions != self._versions:
-            if self._compiled is not None:
-                torch._dynamo.reset()  # the folded weights are stale: drop the graphs that hold them
+            # Drop the graphs compiled so far: they hold stale folded weights, or another runner's inductor options
+            # (dynamo would reuse a graph of the same forward compiled under another compile mode).
+            torch._dynamo.reset()
             use_isa_cache_dir()
             cuda = next(self.backbone.parameters()).is_cuda
             self._compiled = torch.compile(self.backbone.forward)
