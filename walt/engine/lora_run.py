@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -20,8 +20,10 @@ from torch import nn
 from walt.engine.checkpoint import load_checkpoint
 from walt.engine.errors import CheckpointError, ConfigError
 from walt.engine.loading import load_weights, resolve_checkpoint
-from walt.models.adapters.lora import LoRASettings, attach_lora, set_lora_scale
 from walt.models.convert import diffusers_folder
+
+if TYPE_CHECKING:  # the adapters module imports peft (and through it transformers): seconds, needed by LoRA runs only
+    from walt.models.adapters.lora import LoRASettings
 
 __all__ = ["weights_digest", "start_lora_run", "apply_lora_checkpoint", "read_lora_checkpoint", "lora_settings"]
 
@@ -48,6 +50,8 @@ def lora_settings(cfg: Any) -> LoRASettings | None:
     spec = (cfg.get("model") or {}).get("lora")
     if spec is None:
         return None
+    from walt.models.adapters.lora import LoRASettings
+
     try:
         return LoRASettings.from_config(dict(spec))
     except (TypeError, ValueError) as err:
@@ -73,6 +77,8 @@ def start_lora_run(model: nn.Module, cfg: Any, settings: LoRASettings, load_from
         raise ConfigError("model.lora trains adapters on given base weights: set load_from in the config or pass "
                           "--load-from")
     info = load_weights(model, cfg, resolve_checkpoint(record["base"]))
+    from walt.models.adapters.lora import attach_lora
+
     try:
         names = attach_lora(getattr(model, "backbone", model), settings, base_dtype)
     except ValueError as err:  # a target role that matches no module of this backbone
@@ -108,6 +114,8 @@ def apply_lora_checkpoint(model: nn.Module, adapters: str | Path, base: str | Pa
                           scale: float = 1.0) -> LoRASettings:
     """Add the adapters of the LoRA checkpoint ``adapters`` (EMA weights by default) to ``model`` (a latent
     diffusion model or its backbone) holding the base weights loaded from ``base``, scaled by ``scale``."""
+    from walt.models.adapters.lora import LoRASettings, attach_lora, set_lora_scale
+
     state = read_lora_checkpoint(adapters)
     check_base(resolve_checkpoint(base), state["lora"], adapters)
     settings = LoRASettings.from_config(state["lora"]["settings"])

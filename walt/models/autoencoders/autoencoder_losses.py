@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
-from torchvision.models.vgg import cfgs, make_layers
 
 # End indices (exclusive) of the VGG-16 `features` slices ending at relu1_2, relu2_2, relu3_3, relu4_3, relu5_3.
 VGG_SLICES = (4, 9, 16, 23, 30)
@@ -39,6 +38,8 @@ class PerceptualLoss(nn.Module):
 
     def __init__(self, vgg_weights: str, lpips_weights: str | None = None, frames_per_clip: int | None = None):
         super().__init__()
+        from torchvision.models.vgg import cfgs, make_layers  # here: torchvision.models costs seconds to import
+
         features = make_layers(cfgs["D"])  # VGG-16 `features`, randomly initialised (no classifier)
         state = {k[len("features."):]: v for k, v in _load(vgg_weights, "VGG-16 weights").items()
                  if k.startswith("features.")}

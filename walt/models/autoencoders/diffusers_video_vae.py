@@ -34,9 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import diffusers
 import torch
-from diffusers.loaders.single_file_model import SINGLE_FILE_LOADABLE_CLASSES
 from torch import Tensor, nn
 
 from registry import AUTOENCODERS
@@ -217,6 +215,8 @@ class DiffusersVideoVAE(nn.Module):
 def load_video_vae(pretrained: str | None, model: str | None, config: dict | str | None) -> tuple[nn.Module, str]:
     """The diffusers VAE and its class name: from a local folder, a single weights file, or ``config`` (random
     weights). Under ``with torch.device("meta")`` only the architecture is built and no weights file is read."""
+    import diffusers  # here, not at the top: importing diffusers takes seconds in every walt process
+
     if pretrained is None or Path(pretrained).suffix in SINGLE_FILE_SUFFIXES:
         if model is None:
             raise ValueError("DiffusersVideoVAE: 'model' (the diffusers class name) is needed without a diffusers "
@@ -258,6 +258,8 @@ def _architecture(cls: type, model: str, config: dict | str | None) -> dict:
 
 def _load_single_file(cls: type, model: str, path: str, config: dict | str | None) -> nn.Module:
     """diffusers' ``from_single_file`` with a local architecture (offline: it would fetch one from the hub)."""
+    from diffusers.loaders.single_file_model import SINGLE_FILE_LOADABLE_CLASSES
+
     if model not in SINGLE_FILE_LOADABLE_CLASSES:
         loadable = ", ".join(m for m in VIDEO_VAES if m in SINGLE_FILE_LOADABLE_CLASSES)
         raise ValueError(f"DiffusersVideoVAE: diffusers has no single-file loader for {model} (it has one for "

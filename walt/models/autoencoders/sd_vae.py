@@ -13,16 +13,18 @@ independently, ``chunk_size`` frames at a time, to bound memory.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from diffusers import AutoencoderKL
-from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 from einops import rearrange
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from registry import AUTOENCODERS
 from walt.models.meta import building_on_meta
+
+if TYPE_CHECKING:
+    from diffusers import AutoencoderKL
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 # The architecture of the SD 1.x / 2.x VAE (diffusers' AutoencoderKL defaults with the SD block widths).
@@ -53,6 +55,8 @@ class SDVAE(nn.Module):
             raise ValueError("SDVAE: 'config' only applies when building without 'pretrained' weights or from a "
                              "single weights file")
         architecture = {**SD_VAE_CONFIG, **(config or {})}
+        from diffusers import AutoencoderKL  # here, not at the top: importing diffusers takes seconds
+
         if pretrained is None or (single_file and building_on_meta()):
             self.vae = AutoencoderKL(**architecture)
         elif single_file:
@@ -110,6 +114,9 @@ class SDVAE(nn.Module):
 
 def load_single_file(path: str, architecture: dict) -> AutoencoderKL:
     """An ``AutoencoderKL`` of ``architecture`` with the weights of one file, in the LDM or the diffusers layout."""
+    from diffusers import AutoencoderKL
+    from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
+
     if not Path(path).is_file():
         raise FileNotFoundError(f"SDVAE: {path} is not a file")
     if Path(path).suffix == ".safetensors":
