@@ -4,7 +4,7 @@
 # self-conditioning, v-prediction with zero terminal SNR and class conditioning with a null class for guidance,
 # trained in pixel space (identity autoencoder) on 8 frames × 16² clips on 2 CPU cores: 4,000 steps, in bf16 where the
 # CPU has native bf16 and in fp32 elsewhere (AVX2 emulated: ≈ 11 min of training on an AMD Zen 5, 14 min on a
-# 2.8 GHz Intel Xeon).
+# 2.8 GHz Intel Xeon, 17 on its slowest day).
 #
 # Three choices make the classes' motion learnable in ~10 CPU minutes (docs/benchmarks.md, "CPU demo"):
 # * position and class embeddings start at a scale the network sees: the learned space-time position table at
@@ -34,7 +34,7 @@ model = dict(
 data = dict(train=dict(resolution=16), batch_size=16)
 optimizer = dict(lr=1e-3, betas=(0.9, 0.99))
 lr_schedule = dict(warmup_steps=200)
-max_steps = 4000  # 12.4-15.4 min end to end with AVX2 emulated in fp32 (docs/benchmarks.md, "The CPU demo")
+max_steps = 4000  # 12.4-17.9 min end to end with AVX2 emulated in fp32, by the host CPU's speed (docs/benchmarks.md)
 ema = dict(decay=0.99)  # a short run: average the last ~100 steps (0.999 still mixes in early, poor weights)
 log_interval = 50
 ckpt_interval = 1000
