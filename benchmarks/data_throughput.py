@@ -238,14 +238,10 @@ def kept_transformed_vs_decoded(train: dict, batch_size: int, batches: int, roun
     for dataset in datasets.values():
         for index in range(len(dataset)):
             dataset[index]
-    times: dict[str, list[float]] = {name: [] for name in datasets}
-    for _ in range(rounds):
-        for name, dataset in datasets.items():
-            tic = time.perf_counter()
-            for k in range(batches * batch_size):
-                dataset[k % len(dataset)]
-            times[name].append((time.perf_counter() - tic) / batches * 1e3)
-    return {name: statistics.median(values) for name, values in times.items()}
+    reads = {name: (lambda d=dataset: [d[k % len(d)] for k in range(batches * batch_size)])
+             for name, dataset in datasets.items()}
+    seconds = harness.interleaved_medians(reads, rounds, warmup=0)
+    return {name: s / batches * 1e3 for name, s in seconds.items()}
 
 
 def main() -> None:

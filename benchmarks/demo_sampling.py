@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     times: dict[str, list[float]] = {name: [] for name in args.settings}
     rows: dict[str, dict] = {name: dict(motion=[], fvd=[], fid=[]) for name in args.settings}
     for k, round_ in enumerate([*args.seeds, *[None] * args.repeats]):
-        for name in args.settings[::-1] if k % 2 else args.settings:  # ABBA order: a linear drift cancels
+        for name in harness.round_order(args.settings, k):
             videos, seconds, cache = sample(model, name, labels, 0 if round_ is None else round_, args.cfg_scale)
             times[name].append(seconds / len(labels))
             rows[name]["cache"] = cache
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
         row = rows[name]
         row.update(seconds_per_video=statistics.median(times[name]), times=times[name])
         if "DDIM-50" in times:  # the median over rounds of each round's ratio (same machine state)
-            row["speedup"] = statistics.median(d / s for d, s in zip(times["DDIM-50"], times[name]))
+            row["speedup"] = harness.median_ratio(times["DDIM-50"], times[name])
         speed = f"{row['speedup']:.2f}×" if "speedup" in row else "–"
         print(f"| {name} | {row['seconds_per_video']:.3f} | {speed} | {' / '.join(f'{m:.1%}' for m in row['motion'])} "
               f"| {' / '.join(f'{v:.4g}' for v in row['fvd'])} | {' / '.join(f'{v:.4g}' for v in row['fid'])} | "

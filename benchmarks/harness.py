@@ -74,6 +74,17 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
+def round_order(names: Sequence[str], k: int) -> list[str]:
+    """The order of ``names`` in round ``k``: reversed every other round (A B, B A, ...), so that a linear drift of
+    the machine's speed cancels."""
+    return list(names)[::-1] if k % 2 else list(names)
+
+
+def median_ratio(reference: Sequence[float], times: Sequence[float]) -> float:
+    """The median over rounds of ``reference / times``: each round's speed-up, taken in one state of the machine."""
+    return median([r / t for r, t in zip(reference, times)])
+
+
 def status_mib(field: str) -> float:
     """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in MiB."""
     with open("/proc/self/status") as f:

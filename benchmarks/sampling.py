@@ -196,7 +196,7 @@ def versus_diffusers(steps: int, rounds: int) -> dict:
     times: dict[str, list[float]] = {name: [] for name in loops}
     outputs = {}
     for k in range(rounds):
-        for name in list(loops)[::-1] if k % 2 else loops:
+        for name in harness.round_order(loops, k):
             tic = time.perf_counter()
             outputs[name] = loops[name]()
             times[name].append(time.perf_counter() - tic)
@@ -209,8 +209,8 @@ def versus_diffusers(steps: int, rounds: int) -> dict:
     return dict(steps=steps, rounds=rounds, compile_seconds=compile_seconds, floor_forward_seconds=floor / steps,
                 floor_gflop=gflop, floor_gflops=gflop * steps / floor,
                 **{f"{k} seconds": harness.median(v) for k, v in times.items()},
-                **{f"{k} speedup": harness.median([d / w for d, w in zip(times["diffusers"], v)])
-                   for k, v in times.items() if k != "diffusers"},
+                **{f"{k} speedup": harness.median_ratio(times["diffusers"], v) for k, v in times.items()
+                   if k != "diffusers"},
                 **{f"{k} max |diff| vs diffusers": float((v - ref).abs().max()) for k, v in outputs.items()},
                 max_abs_latent=float(ref.abs().max()))
 
