@@ -110,7 +110,7 @@ def test_inference_compile_equals_eager_and_is_kept_until_the_weights_change():
     if torch._C.has_mkl:  # x86: the frozen graph holds its linear weights packed for MKL, copies of the weights
         with torch.no_grad():
             for block in model.backbone.blocks:
-                block.mlp.fc1.weight.data.zero_()  # through .data: the version counter does not move
+                block.mlp.fc2.weight.data.zero_()  # through .data: the version counter does not move
         assert torch.equal(_sample(model, compile=True), compiled)  # the folded weights, not the parameters
     with torch.no_grad():
         model.backbone.final_layer.linear.bias.add_(0.5)  # new weights: the folded constants are stale
@@ -128,7 +128,8 @@ def test_inference_compile_equals_eager_and_is_kept_until_the_weights_change():
 def test_eager_sampling_runs_the_eager_inference_path(name):
     """``LatentDiffusion.sample`` without ``compile`` calls the backbone through ``InferenceBackbone`` (the fused
     inference MLP where the CPU has it), not as the training graph."""
-    from walt.models.blocks.mlp import FUSABLE, Mlp
+    from walt.models.blocks.mlp import Mlp
+    from walt.models.cpu_inference import FUSABLE
 
     model = _model(name)
     fused = []
@@ -140,27 +141,83 @@ def test_eager_sampling_runs_the_eager_inference_path(name):
 
 
 def test_eager_cpu_inference_fuses_the_mlp_gelu_and_equals_the_plain_mlp():
-    """Inside ``fused_cpu_inference`` without gradients the MLP's fc1 + GELU is one oneDNN GEMM: within fp32
+    """Inside ``cpu_inference`` without gradients the MLP's fc1 + GELU is one oneDNN GEMM: within fp32
     rounding of the plain modules; with gradients, or a LoRA-adapted fc1, it is the plain modules bit for bit."""
     from peft import LoraConfig
     from peft.tuners.lora import Linear as PeftLoRALinear
 
-    from walt.models.blocks.mlp import X86, Mlp, fused_cpu_inference
+    from walt.models.blocks.mlp import Mlp
+    from walt.models.cpu_inference import X86, cpu_inference
 
     torch.manual_seed(0)
     mlp, x = Mlp(16, 64), torch.randn(2, 10, 16)
     with torch.no_grad():
         plain = mlp(x)
-        with fused_cpu_inference():
+        with cpu_inference():
             assert mlp._fused(x) == (torch.backends.mkldnn.is_available() and platform.machine().lower() in X86)
             torch.testing.assert_close(mlp(x), plain, rtol=1e-5, atol=1e-6)
-    with fused_cpu_inference():
+    with cpu_inference():
         assert not mlp._fused(x)
         out = mlp(x)
     assert out.requires_grad and torch.equal(out.detach(), plain)
     mlp.fc1 = PeftLoRALinear(mlp.fc1, "default", config=LoraConfig(r=2), r=2, lora_alpha=2)
-    with torch.no_grad(), fused_cpu_inference():
+    with torch.no_grad(), cpu_inference():
         assert not mlp._fused(x) and torch.equal(mlp(x), plain)
+
+
+def test_qkv_projection_writes_one_reused_buffer_only_on_the_inference_path():
+    """Inside ``cpu_inference`` without gradients a q/k/v projection equals the layer's own output, written into the
+    buffer every projection of that size reuses; elsewhere (gradients, outside, a hooked or LoRA layer) it is the
+    layer's own call."""
+    from peft import LoraConfig
+    from peft.tuners.lora import Linear as PeftLoRALinear
+
+    from walt.models.cpu_inference import cpu_inference, qkv_projection
+
+    torch.manual_seed(0)
+    first, second, x = torch.nn.Linear(8, 24), torch.nn.Linear(8, 24, bias=False), torch.randn(2, 5, 8)
+    with torch.no_grad():
+        plain = first(x), second(x)
+        with cpu_inference():
+            a = qkv_projection(first, x)
+            assert torch.equal(a, plain[0])
+            b = qkv_projection(second, x)
+            assert torch.equal(b, plain[1]) and b.data_ptr() == a.data_ptr()  # a is overwritten: one buffer
+        assert qkv_projection(first, x).data_ptr() != b.data_ptr()  # outside: a fresh output
+    with cpu_inference():
+        assert qkv_projection(first, x).requires_grad
+    calls = []
+    first.register_forward_hook(lambda *args: calls.append(1))
+    lora = PeftLoRALinear(torch.nn.Linear(8, 24), "default", config=LoraConfig(r=2), r=2, lora_alpha=2)
+    with torch.no_grad(), cpu_inference():
+        assert torch.equal(qkv_projection(first, x), plain[0]) and calls == [1]
+        assert torch.equal(qkv_projection(lora, x), lora(x))
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_eager_inference_shares_the_qkv_buffer_across_blocks(name, monkeypatch):
+    """Every self-attention of an eager inference forward writes q/k/v into the same buffer, and the forward equals
+    the plain one (up to the fused MLP's rounding)."""
+    import walt.models.attention.window as window
+    from walt.models.generative.inference import InferenceBackbone
+
+    model = _model(name)
+    pointers = []
+
+    def spy(layer, x):
+        out = projection(layer, x)
+        pointers.append(out.data_ptr())
+        return out
+
+    projection = window.qkv_projection
+    monkeypatch.setattr(window, "qkv_projection", spy)
+    x, t, cond = torch.randn(2, 3, 4, 8, 8), torch.tensor([10, 500]), Conditions(y=torch.tensor([0, 2]))
+    with torch.inference_mode():
+        plain = model.backbone(x, t, cond)
+        pointers.clear()
+        eager = InferenceBackbone(model.backbone)(x, t, cond)
+    assert len(pointers) >= 2 and len(set(pointers)) == 1
+    torch.testing.assert_close(eager, plain, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", [*sorted(BACKBONES), "LAVITA-T2V"])
@@ -174,9 +231,15 @@ def test_the_backbone_forward_traces_as_one_graph(name):
         cfg.update(num_classes=None, text_dim=8, conditioning=dict(type="AdaLNSingle"),
                    cross_attention=dict(type="TextCrossAttention"), text_pooled=False)
         cond = Conditions(text=torch.randn(2, 5, 8), text_mask=torch.tensor([[True] * 5, [True] * 2 + [False] * 3]))
+    from walt.models.blocks.mlp import Mlp
+    from walt.models.cpu_inference import FUSABLE, cpu_inference
+
     torch.manual_seed(0)
     backbone = BACKBONE_REGISTRY.build(cfg).eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), cpu_inference():  # as InferenceBackbone compiles it
         explained = torch._dynamo.explain(backbone.forward)(torch.randn(2, 3, 4, 8, 8), torch.tensor([3, 9]), cond)
     assert explained.graph_break_count == 0, explained.break_reasons
     assert explained.graph_count == 1
+    fused = [n for g in explained.graphs for n in g.graph.nodes if n.target is torch.ops.mkldnn._linear_pointwise]
+    mlps = [m for m in backbone.modules() if isinstance(m, Mlp)]  # the blocks' and T2V's caption projection
+    assert len(fused) == (len(mlps) if FUSABLE else 0) and mlps  # every fc1 + GELU, one oneDNN GEMM

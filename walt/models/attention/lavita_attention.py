@@ -23,6 +23,7 @@ from registry import ATTENTIONS
 from walt.models.attention.kernel import resolve_window, windowed_attention
 from walt.models.attention.needs import AttentionNeeds, has_spatial_extent
 from walt.models.attention.window import WindowSelfAttention
+from walt.models.cpu_inference import qkv_projection
 from walt.models.embeddings.rel_pos_bias import RelativePositionBias
 from walt.models.grid import Grid
 
@@ -108,7 +109,7 @@ class SpatioTemporalSplitHeadAttention(WindowSelfAttention):
 
     def forward(self, x: Tensor, grid: Grid, image_mask: Tensor | None = None) -> Tensor:
         b, n, _ = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).unbind(2)
+        q, k, v = qkv_projection(self.qkv, x).view(b, n, 3, self.num_heads, self.head_dim).unbind(2)
         outs = []
         for i, (part, heads) in enumerate(self._components()):
             window = resolve_window(part, grid)

@@ -25,6 +25,7 @@ from walt.models.attention.heads import MultiHeadAttention
 from walt.models.attention.kernel import (IMAGE_FRAME_MASKS, WindowSpec, check_window, fold_windows, resolve_window, stretch_window,
                                          window_merge, windowed_attention, windows_are_runs)
 from walt.models.attention.needs import AttentionNeeds, has_spatial_extent
+from walt.models.cpu_inference import qkv_projection
 from walt.models.embeddings.rel_pos_bias import RelativePositionBias, video_span
 from walt.models.embeddings.rope import TemporalRoPE
 from walt.models.grid import Grid
@@ -84,7 +85,7 @@ class WindowSelfAttention(MultiHeadAttention):
         """Projections and windowed attention on ``x`` ``(B, N, D)`` laid out on ``grid``, with the window's
         relative position ``bias``."""
         b, n, _ = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).unbind(2)
+        q, k, v = qkv_projection(self.qkv, x).view(b, n, 3, self.num_heads, self.head_dim).unbind(2)
         q, k = self.qk(q, k, grid)
         return self.proj(windowed_attention(q, k, v, grid, window, image_mask, bias, self.image_frames))
 

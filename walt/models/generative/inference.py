@@ -1,11 +1,12 @@
 """The backbone at sampling time: frozen weights under ``torch.inference_mode`` (``LatentDiffusion.sample``), eager or
-compiled for inference (``sample.compile``). Eager on the CPU, the MLPs fuse ``fc1`` with its GELU
-(:func:`walt.models.blocks.mlp.fused_cpu_inference`).
+compiled for inference (``sample.compile``). On the CPU, the MLPs fuse ``fc1`` with its GELU (eager and compiled)
+and the eager self-attentions share one q/k/v buffer (:func:`walt.models.cpu_inference.cpu_inference`).
 
 ``compile=True``: ``torch.compile`` of the whole backbone forward — one graph, no break
 (``tests/test_inference_sampling.py``) — with inductor's weight freezing (``torch._inductor.config.freezing``): the
 weights become constants of the graph, so inductor folds what depends on them alone, pre-packs the linear weights
-(MKL's packed GEMM in fp32 on x86, oneDNN with fused epilogues in bf16) and fuses the element-wise work between the
+(MKL's packed GEMM in fp32 on x86 — the MLPs' fc1 + GELU stays one oneDNN GEMM —, oneDNN with fused epilogues
+in bf16) and fuses the element-wise work between the
 GEMMs; on a GPU the graph is also replayed as a CUDA graph (``triton.cudagraphs``). ``compile="max-autotune"``
 additionally lets inductor pick its own C++ GEMM templates with fused epilogues where they beat the library GEMM
 (long compile). The compiled forward belongs to the weights it folded: when any parameter changes (its version
@@ -18,8 +19,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from walt.models.blocks.mlp import fused_cpu_inference
 from walt.models.conditioning.conditions import Conditions
+from walt.models.cpu_inference import cpu_inference
 from walt.models.generative.step_cache import TeaCache, build_cache
 from walt.utils.compile_cache import use_isa_cache_dir
 
@@ -64,7 +65,7 @@ class InferenceBackbone:
 
     def __call__(self, x: Tensor, t: Tensor, cond: Conditions | None = None) -> Tensor:
         if not self.compile:
-            with fused_cpu_inference():
+            with cpu_inference():
                 return self.backbone(x, t, cond)
         versions = self._weights_version()
         if self._compiled is None or versions != self._versions:
@@ -79,5 +80,5 @@ class InferenceBackbone:
         from torch._inductor import config as inductor_config
         # Inductor's config set around the call that compiles: passed as torch.compile(options=...), freezing
         # does not happen (torch 2.14: the weights stay graph inputs, unpacked, read through addmm).
-        with inductor_config.patch(self._options):
+        with cpu_inference(), inductor_config.patch(self._options):
             return self._compiled(x, t, cond)
