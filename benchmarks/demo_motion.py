@@ -27,6 +27,7 @@ from walt.data.video_io import read_video, to_uint8_frames
 from walt.engine.config import load_config
 from walt.engine.loading import load_model
 from walt.models.generative.inference import sample_switches
+from walt.utils.allocator import keep_freed_memory
 from walt.utils.hardware import describe
 
 
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     args = p.parse_args(argv)
+    keep_freed_memory()  # as walt's tools run (walt/utils/allocator.py)
     if args.data is None and (args.config is None or args.checkpoint is None):
         p.error("give CONFIG and --checkpoint, or --data")
     tic = time.time()

@@ -44,6 +44,7 @@ from walt.evaluation.frechet import frechet_distance_from_features
 from walt.evaluation.runner import frames_of
 from walt.evaluation.standin_detectors import save_standins
 from walt.models.generative.inference import sample_switches
+from walt.utils.allocator import keep_freed_memory
 
 # name → (sampler, steps, the config's sample switches)
 SETTINGS = {
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="config overrides")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
+    keep_freed_memory()  # as walt's tools run (walt/utils/allocator.py)
     if args.threads:
         torch.set_num_threads(args.threads)
     hardware = harness.print_hardware()

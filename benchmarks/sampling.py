@@ -42,6 +42,7 @@ from walt.diffusion.samplers import DDIM
 from walt.models.conditioning.conditions import Conditions
 from walt.models.convert import detect_format, load_public
 from walt.models.generative.inference import InferenceBackbone
+from walt.utils.allocator import keep_freed_memory, user_configured
 
 DEMO = dict(
     type="LatentDiffusion", video_size=(5, 16, 16), cond_dropout_prob=0.1, frame_prediction_prob=0.2,
@@ -239,7 +240,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--latte", action="store_true", help="walt vs diffusers' Latte loop (module docstring)")
     parser.add_argument("--steps", type=int, default=50, help="--latte: DDIM steps (default 50)")
     parser.add_argument("--rounds", type=int, default=1, help="--latte: runs of each loop, interleaved (default 1)")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="the allocator setting of walt's tools (walt/utils/allocator.py), for every contender: "
+                             "they share the process")
     args = parser.parse_args(argv)
+    if args.keep_freed_memory and not keep_freed_memory():
+        parser.error("--keep-freed-memory: not applied (not glibc, or the allocator is configured: "
+                     f"{user_configured()})")
     harness.print_hardware()
     torch.set_num_threads(args.threads)
     if args.latte:

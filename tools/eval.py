@@ -46,6 +46,7 @@ from walt.evaluation.runner import evaluate
 from walt.evaluation.samples import FolderSamples, ModelSamples, draw_labels, list_samples, read_prompts, read_sample
 from walt.evaluation.stats_cache import DEFAULT_DIR
 from walt.models.generative.inference import sample_switches
+from walt.utils.allocator import keep_freed_memory
 
 ERRORS = (WaltError, DetectorFileError, VideoReadError, ValueError, KeyError, FileNotFoundError)
 
@@ -224,6 +225,7 @@ def run(args: argparse.Namespace, info) -> dict | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    keep_freed_memory()
     start = time.perf_counter()
     info = init_distributed()
     try:

@@ -30,6 +30,7 @@ from walt.engine.loading import load_model
 from walt.engine.lora_run import apply_lora_checkpoint
 from walt.models.generative.inference import sample_switches
 from walt.models.generative.long_video import extend_video
+from walt.utils.allocator import keep_freed_memory
 
 EXAMPLE = """example:
   python tools/sample.py configs/demo/walt_demo.py --checkpoint work_dirs/walt_demo/latest \\
@@ -119,6 +120,7 @@ def sampler_config(name: str | dict, steps: int, eta: float | None = None, shift
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    keep_freed_memory()
     if args.upscale < 1:
         raise ValueError(f"--upscale must be >= 1, got {args.upscale}")
     start = time.time()

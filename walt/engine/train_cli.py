@@ -24,6 +24,7 @@ from walt.engine.config import apply_cfg_options, load_config, parse_cfg_options
 from walt.engine.errors import ConfigError, WaltError
 from walt.engine.schema import fill_engine_defaults
 from walt.engine.trainer import Trainer, signal_exit_code
+from walt.utils.allocator import keep_freed_memory
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None, model_type: str | None = None) -> int:
     ``model_type``: refuse configs whose ``model.type`` differs (``tools/train_autoencoder.py`` trains only
     ``AutoencoderTraining``)."""
     args = parse_args(argv)
+    keep_freed_memory()
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     start = time.perf_counter()
     trainer = None
