@@ -210,12 +210,14 @@ class LatentDiffusion(LatentCodec):
         return self.autoencoder.decode(z).float().clamp(-1.0, 1.0) if decode else z
 
     def _inference_backbone(self, compile: bool | str) -> InferenceBackbone:
-        """The backbone as sampling calls it: eager inference or its inference compile (built once, kept off the
-        module tree so that the state dict is unchanged)."""
-        runner = self.__dict__.get("_inference_runner")
-        if runner is None or runner.compile != check_compile(compile):
-            runner = self.__dict__["_inference_runner"] = InferenceBackbone(self.backbone, compile)
-        return runner
+        """The backbone as sampling calls it: eager inference or its inference compile, one runner per mode built
+        once (eager sampling between two compiled runs does not cost a recompile), kept off the module tree so that
+        the state dict is unchanged."""
+        runners = self.__dict__.setdefault("_inference_runners", {})
+        mode = check_compile(compile)
+        if mode not in runners:
+            runners[mode] = InferenceBackbone(self.backbone, mode)
+        return runners[mode]
 
     def _empty_prompt(self) -> dict[str, Tensor] | None:
         """The text encoder's encoding of ``""`` when dropped text is the empty prompt (``null_text``), else None."""
