@@ -9,18 +9,16 @@ import pytest
 
 from walt.utils.allocator import keep_freed_memory, user_configured
 
-# eight 8 MB tensors freed, then one 48 MB tensor: the page faults of that last allocation
+# a 24 MB tensor made and freed, then a 20 MB one: the page faults of the second (smaller, so that it fits where the
+# first was: PyTorch's 64-byte-aligned request for the same size again can exceed a freed block of that size)
 WORKLOAD = """
 import resource, sys, torch
 from walt.utils.allocator import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "keep" else None
-for _ in range(3):
-    blocks = [torch.ones(2 << 20) for _ in range(8)]
-    del blocks
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    torch.ones(12 << 20)
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-print(applied, faults)
+torch.ones(6 << 20)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+torch.ones(5 << 20)
+print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
@@ -36,9 +34,9 @@ def test_freed_memory_is_reused_without_page_faults():
                                                             "WALT_KEEP_FREED_MEMORY", "LD_PRELOAD")}
     env["PYTHONPATH"] = os.pathsep.join(sys.path)
     applied, kept = _faults("keep", env)
-    assert applied == "True" and kept < 100  # 48 MB from the heap the 8 MB tensors left, not mapped afresh
-    # glibc alone trims that heap or not by its layout (12,288 faults from a plain `python -c`, none under pytest
-    # here), so only the switch's refusal is checked without it
+    assert applied == "True" and kept < 100  # the freed 24 MB stayed in the heap
+    if platform.libc_ver()[1] == "2.36":  # where it was measured: glibc alone gave them back (5,107 faults)
+        assert _faults("default", env)[1] > 1000
     assert _faults("keep", dict(env, WALT_KEEP_FREED_MEMORY="0"))[0] == "False"
 
 
