@@ -122,9 +122,12 @@ def test_inference_compile_equals_eager_and_is_kept_until_the_weights_change():
     _sample(model)
     _sample(model, compile=True)  # eager sampling in between costs no recompile
     assert counters["stats"]["unique_graphs"] == graphs
-    model.__dict__.pop("_inference_runners")  # a new runner (another compile mode): its own graph, not a cached one
+    first = model.__dict__.pop("_inference_runners")[True]  # a new runner (another mode): its own graph, not cached
     _sample(model, compile=True)
     assert counters["stats"]["unique_graphs"] == graphs + 1
+    model.__dict__["_inference_runners"][True] = first  # the first runner again: dynamo holds the other's graph now
+    _sample(model, compile=True)
+    assert counters["stats"]["unique_graphs"] == graphs + 2
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))

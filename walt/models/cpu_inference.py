@@ -57,9 +57,9 @@ def linear_gelu(layer: nn.Linear, x: Tensor) -> Tensor:
 def qkv_projection(layer: nn.Linear, x: Tensor) -> Tensor:
     """``layer(x)``; on the inference path written into the forward's buffer of that size, so the caller must be
     done with the result before the next call (module docstring)."""
-    buffers = _BUFFERS.get()
     if torch.compiler.is_compiling() or not takes_inference_path(layer, x):
         return layer(x)
+    buffers = _BUFFERS.get()
     rows = x.numel() // x.shape[-1]
     key = (rows, layer.out_features, x.dtype)
     if key not in buffers:

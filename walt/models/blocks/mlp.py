@@ -1,8 +1,8 @@
 """The transformer MLP (``fc1 → GELU(tanh) → fc2``, ratio 4; key names as in DiT/Latte checkpoints). With another
 output width it is also PixArt-α's caption projection (text width → D → D).
 
-At eager CPU inference (:func:`walt.models.cpu_inference.cpu_inference`, entered by ``InferenceBackbone`` when
-sampling) ``fc1`` and the GELU run as one oneDNN GEMM with the bias and the activation in its epilogue.
+At CPU inference (:func:`walt.models.cpu_inference.cpu_inference`, entered by ``InferenceBackbone`` when sampling,
+eager or compiled) ``fc1`` and the GELU run as one oneDNN GEMM with the bias and the activation in its epilogue.
 """
 from __future__ import annotations
 

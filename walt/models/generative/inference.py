@@ -6,14 +6,15 @@ and the eager self-attentions share one q/k/v buffer (:func:`walt.models.cpu_inf
 (``tests/test_inference_sampling.py``) — with inductor's weight freezing (``torch._inductor.config.freezing``): the
 weights become constants of the graph, so inductor folds what depends on them alone, pre-packs the linear weights
 (MKL's packed GEMM in fp32 on x86 — the MLPs' fc1 + GELU stays one oneDNN GEMM —, oneDNN with fused epilogues
-in bf16) and fuses the element-wise work between the
-GEMMs; on a GPU the graph is also replayed as a CUDA graph (``triton.cudagraphs``). ``compile="max-autotune"``
-additionally lets inductor pick its own C++ GEMM templates with fused epilogues where they beat the library GEMM
-(long compile). The compiled forward belongs to the weights it folded: when any parameter changes (its version
-counter moves), the next call compiles again.
+in bf16) and fuses the element-wise work between the GEMMs; on a GPU the graph is also replayed as a CUDA graph
+(``triton.cudagraphs``). ``compile="max-autotune"`` additionally lets inductor pick its own C++ GEMM templates with
+fused epilogues where they beat the library GEMM (long compile). The compiled forward belongs to the weights it
+folded and to its runner: when any parameter changes (its version counter moves), or another runner compiled since,
+the next call compiles again.
 """
 from __future__ import annotations
 
+from itertools import count
 from typing import Callable
 
 import torch
@@ -54,8 +55,12 @@ def inductor_options(compile: bool | str, cuda: bool) -> dict:
 class InferenceBackbone:
     """Calls ``backbone`` as the samplers do (``(x, t, cond)``), eagerly or through a frozen-weight compile."""
 
+    _ids = count()
+    _graphs_of: int | None = None  # the runner whose graphs dynamo holds (the last one that compiled)
+
     def __init__(self, backbone: nn.Module, compile: bool | str = False):
         self.backbone, self.compile = backbone, check_compile(compile)
+        self._id = next(self._ids)
         self._compiled: Callable[..., Tensor] | None = None
         self._options: dict = {}
         self._versions: tuple[int, ...] | None = None
@@ -68,10 +73,11 @@ class InferenceBackbone:
             with cpu_inference():
                 return self.backbone(x, t, cond)
         versions = self._weights_version()
-        if self._compiled is None or versions != self._versions:
-            # Drop the graphs compiled so far: they hold stale folded weights, or another runner's inductor options
-            # (dynamo would reuse a graph of the same forward compiled under another compile mode).
+        if self._compiled is None or versions != self._versions or InferenceBackbone._graphs_of != self._id:
+            # Drop the graphs compiled so far: they hold stale folded weights, or another runner's (dynamo would reuse
+            # a graph of the same forward compiled under another compile mode, another runner's folded weights).
             torch._dynamo.reset()
+            InferenceBackbone._graphs_of = self._id
             use_isa_cache_dir()
             cuda = next(self.backbone.parameters()).is_cuda
             self._compiled = torch.compile(self.backbone.forward)

@@ -211,8 +211,8 @@ class LatentDiffusion(LatentCodec):
 
     def _inference_backbone(self, compile: bool | str) -> InferenceBackbone:
         """The backbone as sampling calls it: eager inference or its inference compile, one runner per mode built
-        once (eager sampling between two compiled runs does not cost a recompile), kept off the module tree so that
-        the state dict is unchanged."""
+        once (eager sampling between two compiled runs does not cost a recompile; switching compile modes does,
+        ``InferenceBackbone``), kept off the module tree so that the state dict is unchanged."""
         runners = self.__dict__.setdefault("_inference_runners", {})
         mode = check_compile(compile)
         if mode not in runners:
