@@ -80,9 +80,14 @@ def round_order(names: Sequence[str], k: int) -> list[str]:
     return list(names)[::-1] if k % 2 else list(names)
 
 
+def round_ratios(reference: Sequence[float], times: Sequence[float]) -> list[float]:
+    """``reference / times`` round by round: each round's speed-up, taken in one state of the machine."""
+    return [r / t for r, t in zip(reference, times)]
+
+
 def median_ratio(reference: Sequence[float], times: Sequence[float]) -> float:
-    """The median over rounds of ``reference / times``: each round's speed-up, taken in one state of the machine."""
-    return median([r / t for r, t in zip(reference, times)])
+    """The median over rounds of each round's speed-up (:func:`round_ratios`)."""
+    return median(round_ratios(reference, times))
 
 
 def status_mib(field: str) -> float:

@@ -207,14 +207,13 @@ def versus_diffusers(steps: int, rounds: int) -> dict:
     ref = outputs.pop("diffusers")
     del outputs["GEMM floor"]
     floor = harness.median(times["GEMM floor"])
+    ratios = {k: harness.round_ratios(times["diffusers"], v) for k, v in times.items() if k != "diffusers"}
     gflop = sum(g.flops for g in gemms) / 1e9
     return dict(steps=steps, rounds=rounds, compile_seconds=compile_seconds, floor_forward_seconds=floor / steps,
                 floor_gflop=gflop, floor_gflops=gflop * steps / floor,
                 **{f"{k} seconds": harness.median(v) for k, v in times.items()},
-                **{f"{k} speedup": harness.median_ratio(times["diffusers"], v) for k, v in times.items()
-                   if k != "diffusers"},
-                **{f"{k} round speedups": [d / t for d, t in zip(times["diffusers"], v)] for k, v in times.items()
-                   if k != "diffusers"},
+                **{f"{k} speedup": harness.median(v) for k, v in ratios.items()},
+                **{f"{k} round speedups": v for k, v in ratios.items()},
                 **{f"{k} max |diff| vs diffusers": float((v - ref).abs().max()) for k, v in outputs.items()},
                 max_abs_latent=float(ref.abs().max()))
 
